@@ -1,0 +1,1 @@
+"""churnml benchmarks: ``python -m benchmarks`` rewrites benchmarks/RESULTS.md."""

@@ -1,0 +1,56 @@
+"""Benchmark cases; each runs in its own process (see _measure.py)."""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+
+from benchmarks._measure import case, run_here
+
+
+@case
+def generate_in_memory(n: str) -> dict:
+    """make_synthetic: generate and validate a world in memory."""
+    from churnml.datasets import make_synthetic
+
+    tables, _ = make_synthetic(int(n), months=24, seed=11)
+    return {"rows": int(sum(tables.report.rows_out.values()))}
+
+
+@case
+def generate_to_parquet(n: str) -> dict:
+    """write_synthetic: generate chunk by chunk straight to Parquet."""
+    from churnml.datasets import write_synthetic
+
+    with tempfile.TemporaryDirectory() as tmp:
+        write_synthetic(tmp, int(n), months=24, seed=11)
+        rows = sum(pq.ParquetFile(p).metadata.num_rows for p in Path(tmp).rglob("*.parquet") if "truth" not in p.parts)
+        size = sum(p.stat().st_size for p in Path(tmp).rglob("*.parquet"))
+    return {"rows": int(rows), "parquet_gb": size / 2**30}
+
+
+@case
+def parquet_write_floor(rows: str) -> dict:
+    """Reference: write the same number of rows of random (id, time stamp, value) to Parquet."""
+    rng = np.random.default_rng(0)
+    n = int(rows)
+    with tempfile.TemporaryDirectory() as tmp:
+        for i, lo in enumerate(range(0, n, 5_000_000)):
+            k = min(5_000_000, n - lo)
+            pd.DataFrame(
+                {
+                    "customer_id": pd.Categorical.from_codes(rng.integers(0, 50_000, k), [f"C{j:07d}" for j in range(50_000)]),
+                    "timestamp": (rng.integers(1.70e9, 1.77e9, k)).astype("datetime64[s]"),
+                    "value": rng.random(k),
+                }
+            ).to_parquet(Path(tmp) / f"{i}.parquet", compression="zstd")
+    return {"rows": n}
+
+
+if __name__ == "__main__":
+    run_here(sys.argv[1], *sys.argv[2:])

@@ -1,0 +1,24 @@
+"""churnml: customer-churn early warning.
+
+Point-in-time indicators from a company's raw tables, a rule scorecard and
+gradient-boosted models, calibrated health scores, warning levels and churn
+causes, tracked in MLflow.
+"""
+
+from churnml import datasets, tables
+from churnml.config import Config, ConfigError, load_config
+from churnml.tables import DataValidationError, Tables, load_tables
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Config",
+    "ConfigError",
+    "DataValidationError",
+    "Tables",
+    "__version__",
+    "datasets",
+    "load_config",
+    "load_tables",
+    "tables",
+]

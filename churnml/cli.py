@@ -1,0 +1,114 @@
+"""The ``churnml`` command line.
+
+Errors print one clear message and exit non-zero; ``--verbose`` adds the
+traceback and debug logs.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import pandas as pd
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from churnml import __version__
+from churnml.config import ConfigError, load_config
+from churnml.tables import DataValidationError, load_tables
+
+app = typer.Typer(
+    help="churnml: customer-churn early warning.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console()
+state = {"verbose": False}
+
+
+@app.callback()
+def _root(
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show debug logs and tracebacks.")] = False,
+) -> None:
+    state["verbose"] = verbose
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+
+
+def _print_tables(tables) -> None:
+    summary = tables.summary()
+    view = Table(title="Tables")
+    for col in ["table", "rows", "customers", "first", "last", "dropped"]:
+        view.add_column(col, justify="right" if col in ("rows", "customers", "dropped") else "left")
+    for row in summary.itertuples(index=False):
+        view.add_row(
+            row.table,
+            f"{row.rows:,}",
+            "" if pd.isna(row.customers) else f"{row.customers:,}",
+            str(row.first)[:10],
+            str(row.last)[:10],
+            str(row.dropped),
+        )
+    console.print(view)
+    for issue in tables.report.issues:
+        console.print(f"[yellow]warning[/yellow] {issue.message()} -> {issue.action}")
+    if tables.report.derived:
+        console.print(f"derived from orders: {', '.join(tables.report.derived)}")
+
+
+@app.command()
+def demo(
+    config: Annotated[Path | None, typer.Option(help="YAML configuration (embedded defaults when omitted).")] = None,
+) -> None:
+    """Run the main job end to end on the bundled sample with the embedded defaults."""
+    from churnml.datasets import load_sample
+
+    load_config(config)
+    console.print(f"churnml {__version__}: loading and validating the bundled sample")
+    tables = load_sample()
+    _print_tables(tables)
+    console.print("[green]sample loaded and valid[/green]")
+
+
+@app.command()
+def validate(
+    path: Annotated[Path, typer.Argument(help="Directory of Parquet/CSV tables.")],
+    config: Annotated[Path | None, typer.Option(help="YAML configuration with column mapping.")] = None,
+) -> None:
+    """Load and validate a directory of raw tables and print a summary."""
+    tables = load_tables(path, load_config(config))
+    _print_tables(tables)
+
+
+@app.command()
+def generate(
+    path: Annotated[Path, typer.Argument(help="Output directory (created).")],
+    customers: Annotated[int, typer.Option(help="Number of customers.")] = 10_000,
+    months: Annotated[int, typer.Option(help="Months of data.")] = 24,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    start: Annotated[str, typer.Option(help="First month (YYYY-MM-01).")] = "2024-01-01",
+) -> None:
+    """Write a synthetic churn world as Parquet, in chunks (bounded memory)."""
+    from churnml.datasets import write_synthetic
+
+    with console.status(f"generating {customers:,} customers x {months} months", spinner="dots"):
+        write_synthetic(path, customers, months, seed, start=start)
+    console.print(f"wrote {path}")
+
+
+def main() -> None:
+    """Entry point: expected errors become one clear line and exit code 1."""
+    try:
+        app()
+    except (DataValidationError, ConfigError, FileNotFoundError, ValueError, TypeError) as exc:
+        if state["verbose"]:
+            raise
+        Console(stderr=True, soft_wrap=True).print(f"[red]error:[/red] {escape(str(exc))}", highlight=False)
+        sys.exit(1)

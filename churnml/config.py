@@ -1,0 +1,157 @@
+"""Typed configuration, validated on load.
+
+The embedded defaults are the field defaults below; ``configs/default.yaml``
+spells them out (a test keeps the two equal). Unknown keys and wrong types are
+errors that name the key; all problems of a file are reported at once.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+__all__ = [
+    "Config",
+    "ConfigError",
+    "TableSource",
+    "ValidationSettings",
+    "load_config",
+]
+
+logger = logging.getLogger(__name__)
+
+Action = Literal["error", "warn", "drop"]
+
+
+class ConfigError(ValueError):
+    """A configuration file or object is invalid; the message lists every problem."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class TableSource(_Strict):
+    """Where one canonical table comes from and how its columns are named.
+
+    Attributes
+    ----------
+    source : str or None
+        File stem (``sales`` for ``sales.parquet``/``sales.csv``/``sales/``) or
+        table name in an Ibis connection. Default: the canonical table name.
+    columns : dict
+        Canonical column name -> the user's column name, e.g.
+        ``{"order_date": "OrderDate", "amount": "Revenue"}``.
+    values : dict
+        Canonical column name -> {user's value: canonical value}, e.g.
+        ``{"category": {"Beschwerde": "complaint"}}``.
+    """
+
+    source: str | None = None
+    columns: dict[str, str] = Field(default_factory=dict)
+    values: dict[str, dict[str, str]] = Field(default_factory=dict)
+
+
+class ValidationSettings(_Strict):
+    """What to do when a data check fails.
+
+    ``error`` stops with a message naming table, column and values; ``warn``
+    keeps the rows (an unparseable value becomes null) and reports a count;
+    ``drop`` excludes the offending rows and reports how many. A missing
+    required column is always an error.
+    """
+
+    unparseable: Action = "error"
+    null_value: Action = "error"
+    negative_value: Action = "error"
+    duplicate_key: Action = "error"
+    unknown_customer: Action = "error"
+    date_order: Action = "error"
+    unknown_value: Action = "warn"
+
+
+class Config(_Strict):
+    """churnml configuration (the root of ``configs/*.yaml``)."""
+
+    tables: dict[str, TableSource] = Field(default_factory=dict)
+    validation: ValidationSettings = Field(default_factory=ValidationSettings)
+
+    @field_validator("tables")
+    @classmethod
+    def _known_tables_and_columns(cls, value: dict[str, TableSource]) -> dict[str, TableSource]:
+        from churnml.tables import SCHEMA  # local: tables imports config
+
+        problems = []
+        for name, source in value.items():
+            if name not in SCHEMA:
+                problems.append(f"unknown table {name!r}; known tables: {sorted(SCHEMA)}")
+                continue
+            known = SCHEMA[name].column_names
+            for canonical in [*source.columns, *source.values]:
+                if canonical not in known:
+                    problems.append(
+                        f"tables.{name}: unknown canonical column {canonical!r}; "
+                        f"columns of {name}: {list(known)}"
+                    )
+        if problems:
+            raise ValueError("; ".join(problems))
+        return value
+
+    def to_yaml(self) -> str:
+        """Return the full configuration, defaults included, as YAML."""
+        return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False, allow_unicode=True)
+
+
+def load_config(source: str | Path | dict | Config | None = None) -> Config:
+    """Load and validate a configuration.
+
+    Parameters
+    ----------
+    source : path, dict, Config or None
+        A YAML file, an already parsed mapping, a ``Config`` (returned as is)
+        or None for the embedded defaults.
+
+    Returns
+    -------
+    Config
+
+    Raises
+    ------
+    ConfigError
+        Listing every invalid or unknown key with its location.
+
+    Examples
+    --------
+    >>> load_config({"validation": {"null_value": "drop"}}).validation.null_value
+    'drop'
+    """
+    if source is None:
+        return Config()
+    if isinstance(source, Config):
+        return source
+    where = "configuration"
+    if isinstance(source, (str, Path)):
+        path = Path(source)
+        where = str(path)
+        if not path.is_file():
+            raise ConfigError(f"configuration file {where} does not exist")
+        try:
+            source = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{where} is not valid YAML: {exc}") from None
+    if not isinstance(source, dict):
+        raise ConfigError(f"{where} must be a mapping at the top level, got {type(source).__name__}")
+    try:
+        return Config.model_validate(source)
+    except ValidationError as exc:
+        lines = []
+        for err in exc.errors():
+            key = ".".join(str(p) for p in err["loc"]) or "<root>"
+            got = f" (got {err['input']!r})" if err["type"] != "extra_forbidden" else ""
+            message = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
+            lines.append(f"  - {key}: {message}{got}")
+        raise ConfigError(f"{where} has {len(lines)} problem(s):\n" + "\n".join(lines)) from None

@@ -1,0 +1,57 @@
+import logging
+
+import pandas as pd
+import pytest
+
+
+@pytest.fixture
+def tiny_frames() -> dict[str, pd.DataFrame]:
+    """A small valid world typed by hand: three customers, a few rows per table."""
+    ts = pd.Timestamp
+    return {
+        "customers": pd.DataFrame(
+            {
+                "customer_id": ["a", "b", "c"],
+                "industry": ["retail", "retail", "logistics"],
+                "segment": ["small", "large", "medium"],
+                "signup_date": [ts("2023-01-05"), ts("2023-03-01"), ts("2023-06-10")],
+                "region": ["north", None, "west"],
+                "contract_end_date": [pd.NaT, ts("2025-03-01"), pd.NaT],
+            }
+        ),
+        "orders": pd.DataFrame(
+            {
+                "order_id": [1, 2, 3, 4, 5],
+                "customer_id": ["a", "a", "b", "c", "c"],
+                "order_date": [ts("2024-01-03"), ts("2024-02-10"), ts("2024-01-20"), ts("2024-03-01"), ts("2024-03-15")],
+                "amount": [100.0, 80.0, 5000.0, 300.0, 250.0],
+            }
+        ),
+        "invoices": pd.DataFrame(
+            {
+                "invoice_id": ["i1", "i2"],
+                "customer_id": ["a", "b"],
+                "issue_date": [ts("2024-02-01"), ts("2024-02-01")],
+                "due_date": [ts("2024-03-02"), ts("2024-03-02")],
+                "amount": [180.0, 5000.0],
+                "paid_date": [ts("2024-02-04"), pd.NaT],
+            }
+        ),
+        "tickets": pd.DataFrame(
+            {
+                "ticket_id": [10, 11],
+                "customer_id": ["a", "c"],
+                "opened_at": [ts("2024-01-10 09:00"), ts("2024-02-01 10:00")],
+                "first_response_at": [ts("2024-01-10 10:00"), pd.NaT],
+                "resolved_at": [ts("2024-01-11"), pd.NaT],
+                "category": ["complaint", "consultation"],
+                "severity": ["high", None],
+            }
+        ),
+    }
+
+
+@pytest.fixture
+def quiet_logs(caplog):
+    caplog.set_level(logging.WARNING)
+    return caplog

@@ -1,0 +1,49 @@
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+
+
+def churnml(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "churnml", *args], capture_output=True, text=True, cwd=cwd, timeout=300)
+
+
+def test_demo_runs_on_the_bundled_sample(tmp_path):
+    out = churnml("demo", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert "orders" in out.stdout and "sample loaded and valid" in out.stdout
+
+
+@pytest.mark.parametrize("command", ["demo", "validate", "generate"])
+def test_every_command_has_help(command):
+    out = churnml(command, "--help")
+    assert out.returncode == 0 and "Usage" in out.stdout
+
+
+def test_bad_input_is_one_clear_line_without_traceback(tmp_path):
+    pd.DataFrame({"order_id": [1, 1], "customer_id": ["a", "b"], "order_date": ["2024-01-01", "2024-01-02"], "amount": [1.0, 2.0]}).to_parquet(
+        tmp_path / "orders.parquet"
+    )
+    out = churnml("validate", str(tmp_path))
+    assert out.returncode == 1
+    assert "table 'orders', column 'order_id'" in out.stderr
+    assert "Traceback" not in out.stderr
+    verbose = churnml("--verbose", "validate", str(tmp_path))
+    assert verbose.returncode == 1 and "Traceback" in verbose.stderr
+
+    missing = churnml("validate", str(tmp_path / "nowhere"))
+    assert missing.returncode == 1 and "does not exist" in missing.stderr
+
+
+def test_generate_then_validate(tmp_path):
+    out = churnml("generate", str(tmp_path / "world"), "--customers", "200", "--months", "6", "--seed", "4")
+    assert out.returncode == 0, out.stderr
+    out = churnml("validate", str(tmp_path / "world"))
+    assert out.returncode == 0, out.stderr
+    assert "market_events" in out.stdout
+
+
+def test_usage_error_exits_non_zero():
+    out = churnml("generate")
+    assert out.returncode == 2 and "Missing argument" in out.stderr

@@ -1,0 +1,21 @@
+import re
+from pathlib import Path
+
+from churnml.tables import contract_markdown
+
+ROOT = Path(__file__).resolve().parents[1]
+README = (ROOT / "README.md").read_text()
+
+
+def test_readme_quick_start_has_exactly_two_commands_and_ci_runs_the_test_one():
+    block = re.search(r"## Quick start.*?```bash\n(.*?)```", README, re.S).group(1)
+    commands = [line.split("  #")[0].strip() for line in block.strip().splitlines()]
+    assert len(commands) == 2
+    assert "churnml demo" in commands[0]
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert commands[1] in ci
+
+
+def test_readme_contract_table_is_generated_from_the_schema():
+    table = re.search(r"<!-- contract:start -->\n(.*?)\n<!-- contract:end -->", README, re.S).group(1)
+    assert table.strip() == contract_markdown()

@@ -1,0 +1,253 @@
+import ibis
+import pandas as pd
+import pytest
+
+from churnml.config import load_config
+from churnml.tables import SCHEMA, DataValidationError, contract_markdown, from_directory, from_ibis, from_pandas, load_tables
+
+
+def _error(frames, config=None) -> str:
+    with pytest.raises(DataValidationError) as err:
+        from_pandas(frames, config)
+    return str(err.value)
+
+
+# ---- the contract
+
+
+def test_valid_tables_load_with_canonical_types(tiny_frames):
+    tables = from_pandas(tiny_frames)
+    assert set(tables) == {"orders", "customers", "invoices", "tickets"}
+    orders = tables.to_pandas("orders")
+    assert list(orders.columns) == list(SCHEMA["orders"].column_names)
+    assert orders.order_id.tolist() == ["1", "2", "3", "4", "5"]  # ids are read as text
+    assert pd.api.types.is_datetime64_any_dtype(orders.order_date)
+    assert orders["product"].isna().all()  # optional column absent -> typed nulls
+    assert tables.report.issues == []
+    assert tables.report.rows_out == {"orders": 5, "customers": 3, "invoices": 2, "tickets": 2}
+
+
+def test_contract_documents_every_table_and_column():
+    text = contract_markdown()
+    for spec in SCHEMA.values():
+        for col in spec.columns:
+            assert f"| {spec.name} | {col.name} |" in text
+    assert [n for n, s in SCHEMA.items() if s.required] == ["orders"]
+
+
+def test_orders_only_derives_customers(tiny_frames):
+    tables = from_pandas({"orders": tiny_frames["orders"]})
+    customers = tables.to_pandas("customers").sort_values("customer_id")
+    assert customers.customer_id.tolist() == ["a", "b", "c"]
+    assert customers.signup_date.tolist() == [pd.Timestamp("2024-01-03"), pd.Timestamp("2024-01-20"), pd.Timestamp("2024-03-01")]
+    assert tables.report.derived == ["customers"]
+
+
+def test_empty_optional_table_is_fine(tiny_frames):
+    tiny_frames["surveys"] = pd.DataFrame(
+        {"customer_id": pd.Series([], dtype=str), "survey_date": pd.Series([], dtype="datetime64[ns]"), "kind": pd.Series([], dtype=str), "score": pd.Series([], dtype=float)}
+    )
+    tables = from_pandas(tiny_frames)
+    assert tables.report.rows_out["surveys"] == 0
+
+
+# ---- each failure class names table, column and offending values
+
+
+def test_missing_orders_table():
+    assert "'orders'" in _error({"customers": pd.DataFrame({"customer_id": ["a"]})})
+
+
+def test_empty_orders_table(tiny_frames):
+    assert "table 'orders'" in _error({"orders": tiny_frames["orders"].iloc[:0]})
+
+
+def test_missing_required_columns_are_all_listed(tiny_frames):
+    tiny_frames["orders"] = tiny_frames["orders"].drop(columns=["amount"])
+    tiny_frames["invoices"] = tiny_frames["invoices"].drop(columns=["issue_date"])
+    msg = _error(tiny_frames)
+    assert "table 'orders', column 'amount'" in msg
+    assert "table 'invoices', column 'issue_date'" in msg
+    assert "tables.orders.columns.amount" in msg  # says how to fix
+
+
+def test_unparseable_date_names_value_and_key(tiny_frames):
+    orders = tiny_frames["orders"].astype({"order_date": str})
+    orders.loc[1, "order_date"] = "2024-13-45"
+    tiny_frames["orders"] = orders
+    msg = _error(tiny_frames)
+    assert "table 'orders', column 'order_date': 1 row(s) could not be read as timestamp" in msg
+    assert "order_id='2'" in msg and "order_date='2024-13-45'" in msg
+
+
+def test_wrong_type_amount(tiny_frames):
+    tiny_frames["orders"]["amount"] = ["100", "eighty", "5000", "300", "n/a"]
+    msg = _error(tiny_frames)
+    assert "column 'amount': 2 row(s) could not be read as float64" in msg
+    assert "'eighty'" in msg and "'n/a'" in msg
+
+
+def test_negative_invoice_amount_is_an_error_but_refund_orders_are_kept(tiny_frames):
+    tiny_frames["orders"].loc[4, "amount"] = -250.0  # a refund
+    tiny_frames["invoices"].loc[0, "amount"] = -180.0
+    msg = _error(tiny_frames)
+    assert "table 'invoices', column 'amount': 1 row(s) are negative" in msg
+    assert "table 'orders'" not in msg
+
+
+def test_duplicate_primary_key(tiny_frames):
+    tiny_frames["orders"].loc[4, "order_id"] = 4
+    msg = _error(tiny_frames)
+    assert "table 'orders', column 'order_id': 2 row(s) share a primary key" in msg
+    assert "'4'" in msg
+
+
+def test_null_customer_id(tiny_frames):
+    tiny_frames["orders"]["customer_id"] = ["a", None, "b", "c", "c"]
+    msg = _error(tiny_frames)
+    assert "table 'orders', column 'customer_id': 1 row(s) are null" in msg
+    assert "order_id='2'" in msg
+
+
+def test_unknown_customer(tiny_frames):
+    tiny_frames["orders"].loc[0, "customer_id"] = "zz"
+    msg = _error(tiny_frames)
+    assert "table 'orders', column 'customer_id': 1 row(s) reference customers missing from table 'customers'" in msg
+    assert "'zz'" in msg
+
+
+def test_first_response_before_opened(tiny_frames):
+    tiny_frames["tickets"].loc[0, "first_response_at"] = pd.Timestamp("2024-01-09")
+    msg = _error(tiny_frames)
+    assert "table 'tickets', column 'first_response_at': 1 row(s) are before opened_at" in msg
+    assert "ticket_id='10'" in msg
+
+
+def test_all_errors_of_all_tables_reported_at_once(tiny_frames):
+    tiny_frames["orders"].loc[0, "order_id"] = 2
+    tiny_frames["invoices"].loc[0, "amount"] = -1.0
+    tiny_frames["tickets"].loc[0, "first_response_at"] = pd.Timestamp("2024-01-09")
+    with pytest.raises(DataValidationError) as err:
+        from_pandas(tiny_frames)
+    assert {i.check for i in err.value.issues} == {"duplicate_key", "negative_value", "date_order"}
+
+
+def test_unknown_category_is_a_counted_warning(tiny_frames, quiet_logs):
+    tiny_frames["tickets"].loc[0, "category"] = "Beschwerde"
+    tables = from_pandas(tiny_frames)
+    [issue] = tables.report.issues
+    assert (issue.check, issue.table, issue.column, issue.count, issue.action) == ("unknown_value", "tickets", "category", 1, "warn")
+    assert "Beschwerde" in quiet_logs.text
+
+
+# ---- configurable actions: nothing is dropped silently
+
+
+def test_drop_action_excludes_and_counts_rows(tiny_frames):
+    tiny_frames["orders"]["customer_id"] = ["a", None, "b", "zz", "c"]
+    cfg = load_config({"validation": {"null_value": "drop", "unknown_customer": "drop"}})
+    tables = from_pandas(tiny_frames, cfg)
+    assert tables.report.rows_in["orders"] == 5
+    assert tables.report.rows_out["orders"] == 3
+    assert tables.report.dropped == {"orders": 2}
+    assert {i.check: i.count for i in tables.report.issues} == {"null_value": 1, "unknown_customer": 1}
+    assert tables.summary().set_index("table").loc["orders", "dropped"] == 2
+
+
+def test_warn_action_keeps_rows_and_nulls_the_bad_value(tiny_frames):
+    tiny_frames["invoices"]["paid_date"] = ["2024-02-04", "soon"]
+    tables = from_pandas(tiny_frames, {"validation": {"unparseable": "warn"}})
+    invoices = tables.to_pandas("invoices").sort_values("invoice_id")
+    assert len(invoices) == 2 and invoices.paid_date.isna().tolist() == [False, True]
+    assert tables.report.issues[0].count == 1
+
+
+def test_duplicate_drop_keeps_one_row_per_key(tiny_frames):
+    tiny_frames["orders"].loc[4, "order_id"] = 4
+    tables = from_pandas(tiny_frames, {"validation": {"duplicate_key": "drop"}})
+    assert sorted(tables.to_pandas("orders").order_id) == ["1", "2", "3", "4"]
+    assert tables.report.dropped == {"orders": 1}
+
+
+# ---- mapping
+
+
+def test_column_and_value_mapping(tiny_frames):
+    orders = tiny_frames["orders"].rename(columns={"order_id": "OrderNo", "amount": "Umsatz", "customer_id": "Kunde", "order_date": "Datum"})
+    tickets = tiny_frames["tickets"].replace({"category": {"complaint": "Beschwerde"}})
+    cfg = {
+        "tables": {
+            "orders": {"source": "sales", "columns": {"order_id": "OrderNo", "amount": "Umsatz", "customer_id": "Kunde", "order_date": "Datum"}},
+            "tickets": {"values": {"category": {"Beschwerde": "complaint"}}},
+        }
+    }
+    tables = from_pandas({"sales": orders, "customers": tiny_frames["customers"], "tickets": tickets}, cfg)
+    assert tables.to_pandas("orders").amount.sum() == 5730.0
+    assert sorted(tables.to_pandas("tickets").category) == ["complaint", "consultation"]
+    assert tables.report.issues == []
+
+
+def test_mapped_column_absent_says_which(tiny_frames):
+    msg = _error({"orders": tiny_frames["orders"]}, {"tables": {"orders": {"columns": {"amount": "Revenue"}}}})
+    assert "expected column 'Revenue' (mapped to 'amount')" in msg
+
+
+def test_unknown_table_name_is_rejected(tiny_frames):
+    with pytest.raises(ValueError, match=r"unknown table name\(s\) \['sales'\]"):
+        from_pandas({"orders": tiny_frames["orders"], "sales": tiny_frames["orders"]})
+
+
+def test_integer_and_text_customer_ids_join(tiny_frames):
+    tiny_frames["customers"]["customer_id"] = [1, 2, 3]
+    tiny_frames["orders"]["customer_id"] = ["1", "1", "2", "3", "3"]
+    tiny_frames.pop("invoices"), tiny_frames.pop("tickets")
+    tables = from_pandas(tiny_frames)
+    assert tables.report.issues == []
+
+
+def test_time_zone_aware_stamps_become_naive_utc(tiny_frames):
+    tiny_frames["orders"]["order_date"] = pd.to_datetime(tiny_frames["orders"].order_date).dt.tz_localize("Asia/Shanghai")
+    orders = from_pandas(tiny_frames).to_pandas("orders").sort_values("order_id")
+    assert orders.order_date.dt.tz is None
+    assert orders.order_date.iloc[0] == pd.Timestamp("2024-01-02 16:00")
+
+
+# ---- loaders
+
+
+def _same(a, b):
+    for name in a:
+        left = a.to_pandas(name).sort_values(list(a.to_pandas(name).columns[:2])).reset_index(drop=True)
+        right = b.to_pandas(name).sort_values(list(left.columns[:2])).reset_index(drop=True)
+        pd.testing.assert_frame_equal(left, right, check_dtype=False)
+
+
+def test_parquet_directory_loader_equals_pandas_loader(tiny_frames, tmp_path):
+    for name, frame in tiny_frames.items():
+        frame.to_parquet(tmp_path / f"{name}.parquet")
+    _same(from_pandas(tiny_frames), from_directory(tmp_path))
+    assert isinstance(load_tables(str(tmp_path)), type(from_directory(tmp_path)))
+
+
+def test_csv_and_partitioned_parquet(tiny_frames, tmp_path):
+    tiny_frames["orders"].to_csv(tmp_path / "orders.csv", index=False)
+    (tmp_path / "tickets").mkdir()
+    tickets = tiny_frames["tickets"]
+    tickets.iloc[:1].to_parquet(tmp_path / "tickets" / "part-0.parquet")
+    tickets.iloc[1:].to_parquet(tmp_path / "tickets" / "part-1.parquet")
+    tables = from_directory(tmp_path)
+    assert tables.report.rows_out["orders"] == 5 and tables.report.rows_out["tickets"] == 2
+
+
+def test_directory_without_orders(tmp_path):
+    (tmp_path / "notes.txt").write_text("x")
+    with pytest.raises(DataValidationError, match="orders.parquet"):
+        from_directory(tmp_path)
+
+
+def test_ibis_duckdb_file_connection(tiny_frames, tmp_path):
+    con = ibis.duckdb.connect(tmp_path / "crm.duckdb")
+    for name, frame in tiny_frames.items():
+        con.create_table(name, frame)
+    _same(from_pandas(tiny_frames), from_ibis(con))
+    _same(from_pandas(tiny_frames), load_tables({k: con.table(k) for k in tiny_frames}))
