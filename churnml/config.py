@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 __all__ = [
     "Config",
     "ConfigError",
+    "IndicatorSettings",
     "TableSource",
     "ValidationSettings",
     "load_config",
@@ -74,11 +75,48 @@ class ValidationSettings(_Strict):
     unknown_value: Action = "warn"
 
 
+class IndicatorSettings(_Strict):
+    """Windows and thresholds of the indicator engine (the documents' defaults).
+
+    All windows are calendar months before the as_of date (strictly before).
+    """
+
+    recent_months: int = Field(3, ge=1, le=12, description="recent window: the last N months")
+    history_months: int = Field(12, ge=2, le=36, description="history window: the N months before the recent one")
+    min_history_months: int = Field(3, ge=1, description="fewer observed history months -> NaN, not a fake ratio")
+    streak_months: int = Field(6, ge=2, le=12, description="how far back streaks are counted")
+    decline_share: float = Field(0.10, gt=0, lt=1, description="month-over-month drop that counts as a decline (10 %)")
+    below_history_share: float = Field(0.7, gt=0, lt=1, description="'below Y% of own history' for streaks")
+    response_standard_hours: dict[str, float] = Field(
+        default_factory=lambda: {"complaint": 24.0, "technical": 24.0, "consultation": 2.0, "price": 2.0, "other": 24.0},
+        description="first-response standard per ticket category (simple 2 h, complex 24 h)",
+    )
+    low_csat: float = Field(2.0, description="a CSAT score at or below this is low (1-5 scale)")
+    low_nps: float = Field(6.0, description="an NPS score at or below this is a detractor (0-10 scale)")
+    contact_change_months: int = Field(6, ge=1, description="window for key-contact changes")
+    key_roles: list[str] = Field(default_factory=lambda: ["key", "decision_maker"], description="contact roles that count as key")
+    market_months: int = Field(3, ge=1, description="window for market events of the customer's industry")
+    only: list[str] | None = Field(None, description="compute only these indicators (default: all whose tables are present)")
+
+    @field_validator("only")
+    @classmethod
+    def _known_indicators(cls, value: list[str] | None) -> list[str] | None:
+        if value is None:
+            return value
+        from churnml.indicators import REGISTRY  # local: indicators imports config
+
+        unknown = sorted(set(value) - set(REGISTRY))
+        if unknown:
+            raise ValueError(f"unknown indicator(s) {unknown}; see churnml.list_indicators()")
+        return value
+
+
 class Config(_Strict):
     """churnml configuration (the root of ``configs/*.yaml``)."""
 
     tables: dict[str, TableSource] = Field(default_factory=dict)
     validation: ValidationSettings = Field(default_factory=ValidationSettings)
+    indicators: IndicatorSettings = Field(default_factory=IndicatorSettings)
 
     @field_validator("tables")
     @classmethod

@@ -1,0 +1,1163 @@
+"""Point-in-time indicators: the documents' 20 indicators, market and profile.
+
+How it works
+------------
+1. **Monthly panel.** Each raw table is aggregated once into
+   ``(customer_id, month)`` measures (counts, sums, last time stamps) and
+   into *state deltas* for things that are open at a date (an overdue
+   invoice adds +1 in the month after it fell due and -1 in the month after
+   it was paid; the same for open tickets and active contracts).
+2. **Snapshots.** One marker row per (customer, as_of month) joins the
+   panel. Range windows over the month index, partitioned by customer,
+   give every window sum for every snapshot in one pass: the recent window
+   is months ``[m-3, m-1]``, the history window ``[m-15, m-4]``, lags are
+   single months. A snapshot at ``as_of`` (a month start) therefore sees
+   only facts stamped strictly before ``as_of``: a row stamped exactly at
+   ``as_of`` falls in month ``m`` and is outside every window.
+3. **Indicators** are small formulas over those window columns, declared
+   once in :data:`REGISTRY` with their category, source tables, default
+   churn cause, reason template and missing-data rule.
+
+Missing data is not zero: rates are per *observed* month (the months since
+the customer's start and since the table's first record), and a ratio whose
+history has fewer than ``min_history_months`` observed months, or whose
+history level is zero, is NaN. Indicators whose tables are absent (or
+empty) are skipped with one logged line.
+
+The same Ibis expressions run on DuckDB (the default) and on Spark.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+
+import ibis
+import ibis.expr.types as ir
+import pandas as pd
+
+from churnml.config import Config, IndicatorSettings, load_config
+from churnml.tables import Tables, load_tables
+
+__all__ = ["REGISTRY", "Indicator", "build_indicators", "list_indicators", "month_starts"]
+
+logger = logging.getLogger(__name__)
+
+DAY = 86_400.0
+MONTH_DAYS = 30.4375
+CATEGORIES = ("activity", "consumption", "interaction", "risk", "service", "relationship", "market", "profile")
+CAUSES = ("price", "service", "needs_change")
+
+
+@dataclass(frozen=True)
+class Indicator:
+    """One indicator: what it measures, where from, and how to explain it.
+
+    Attributes
+    ----------
+    name, category : str
+        Column name in the output; one of :data:`CATEGORIES`.
+    tables : tuple of str
+        Source tables, all required for the indicator to be computed.
+    cause : str or None
+        Default churn cause (``price``, ``service``, ``needs_change``);
+        None for profile fields. The cause map in config may override it.
+    description : str
+        What it measures.
+    reason : str
+        Plain-language template, filled with the customer's row:
+        ``reason.format(**row)`` (any indicator column may be referenced).
+    missing : str
+        When the value is NaN.
+    params : tuple of str
+        IndicatorSettings fields it uses.
+    higher_is_riskier : bool or None
+        Direction of risk, for rules and reason wording.
+    kind : str
+        ``numeric`` (float64) or ``categorical`` (string).
+    """
+
+    name: str
+    category: str
+    tables: tuple[str, ...]
+    cause: str | None
+    description: str
+    reason: str
+    missing: str
+    params: tuple[str, ...]
+    higher_is_riskier: bool | None
+    compute: Callable[[_Ctx], ir.Value]
+    kind: str = "numeric"
+
+
+REGISTRY: dict[str, Indicator] = {}
+
+
+def indicator(
+    name: str,
+    category: str,
+    tables: Sequence[str],
+    cause: str | None,
+    reason: str,
+    missing: str,
+    *,
+    params: Sequence[str] = (),
+    higher_is_riskier: bool | None = True,
+    kind: str = "numeric",
+) -> Callable[[Callable[[_Ctx], ir.Value]], Callable[[_Ctx], ir.Value]]:
+    """Register an indicator; the decorated function's docstring is its description."""
+    assert category in CATEGORIES and (cause is None or cause in CAUSES), name
+
+    def register(fn: Callable[[_Ctx], ir.Value]) -> Callable[[_Ctx], ir.Value]:
+        REGISTRY[name] = Indicator(
+            name, category, tuple(tables), cause, (fn.__doc__ or "").strip(), reason, missing, tuple(params),
+            higher_is_riskier, fn, kind,
+        )
+        return fn
+
+    return register
+
+
+def list_indicators() -> pd.DataFrame:
+    """The indicator registry as a table (name, category, tables, cause, description, ...)."""
+    return pd.DataFrame(
+        [
+            {
+                "name": i.name,
+                "category": i.category,
+                "tables": ", ".join(i.tables),
+                "cause": i.cause,
+                "description": i.description,
+                "reason": i.reason,
+                "missing": i.missing,
+                "params": ", ".join(i.params),
+            }
+            for i in REGISTRY.values()
+        ]
+    )
+
+
+# --------------------------------------------------------------------------
+# Monthly panel
+
+
+def _month(ts: ir.TimestampValue) -> ir.IntegerValue:
+    return (ts.year().cast("int64") * 12 + ts.month().cast("int64") - 1).name("m")
+
+
+def _count(cond: ir.BooleanValue) -> ir.IntegerValue:
+    return cond.cast("int64").sum()
+
+
+def _epoch(ts: ir.TimestampValue) -> ir.FloatingValue:
+    return ts.epoch_seconds().cast("float64")
+
+
+def _panel_parts(tables: Tables, s: IndicatorSettings) -> list[tuple[str, ir.Table]]:
+    """One aggregation per raw table (and per state kind): (source table, (customer_id, m, measures))."""
+    parts: list[tuple[str, ir.Table]] = []
+    o = tables["orders"]
+    parts.append(
+        (
+            "orders",
+            o.group_by(["customer_id", _month(o.order_date)]).aggregate(
+                o_n=o.count(),
+                o_amount=o.amount.sum(),
+                o_disc_n=_count(o.discount > 0),
+                o_last=_epoch(o.order_date).max(),
+            ),
+        )
+    )
+    if "activity" in tables:
+        a = tables["activity"]
+        parts.append(
+            (
+                "activity",
+                a.group_by(["customer_id", _month(a.timestamp)]).aggregate(
+                    a_login=_count(a.event_type == "login"),
+                    a_days=a.timestamp.date().nunique(),
+                    a_features=a.feature.nunique(),
+                    a_last=_epoch(a.timestamp).max(),
+                ),
+            )
+        )
+    if "tickets" in tables:
+        t = tables["tickets"]
+        parts.append(
+            (
+                "tickets",
+                t.group_by(["customer_id", _month(t.opened_at)]).aggregate(
+                    t_complaint=_count(t.category == "complaint"),
+                    t_price=_count(t.category == "price"),
+                    t_consult=_count(t.category.isin(["consultation", "technical"])),
+                    t_last=_epoch(t.opened_at).max(),
+                ),
+            )
+        )
+        # a response is known from the month it happened, not the month the ticket opened
+        responded = t.filter(t.first_response_at.notnull())
+        hours = (_epoch(responded.first_response_at) - _epoch(responded.opened_at)) / 3600.0
+        standard = responded.category.cases(*s.response_standard_hours.items(), else_=s.response_standard_hours.get("other", 24.0))
+        parts.append(
+            (
+                "tickets",
+                responded.group_by(["customer_id", _month(responded.first_response_at)]).aggregate(
+                    t_resp_n=responded.count(), t_resp_hours=hours.sum(), t_resp_late=_count(hours > standard)
+                ),
+            )
+        )
+        # open at D: opened before D and not resolved before D
+        opened = t.select("customer_id", m=_month(t.opened_at) + 1, t_open=ibis.literal(1.0))
+        closed = t.filter(t.resolved_at.notnull()).select("customer_id", m=_month(t.resolved_at) + 1, t_open=ibis.literal(-1.0))
+        parts.append(("tickets", opened.union(closed).group_by(["customer_id", "m"]).aggregate(t_open=ibis._.t_open.sum())))
+    if "invoices" in tables:
+        i = tables["invoices"]
+        paid = i.filter(i.paid_date.notnull())
+        parts.append(
+            (
+                "invoices",
+                paid.group_by(["customer_id", _month(paid.paid_date)]).aggregate(
+                    i_paid_n=paid.count(),
+                    i_pay_days=((_epoch(paid.paid_date) - _epoch(paid.issue_date)) / DAY).sum(),
+                ),
+            )
+        )
+        # overdue at D: due before D and not paid before D (invoices paid late or not at all)
+        late = i.filter(i.due_date.notnull() & (i.paid_date.isnull() | (i.paid_date > i.due_date)))
+        cols = {"i_overdue_n": 1.0, "i_overdue_amount": late.amount, "i_overdue_due": _epoch(late.due_date)}
+        start = late.select("customer_id", m=_month(late.due_date) + 1, **{k: ibis.literal(v) if isinstance(v, float) else v for k, v in cols.items()})
+        settled = late.filter(late.paid_date.notnull())
+        stop = settled.select(
+            "customer_id",
+            m=_month(settled.paid_date) + 1,
+            i_overdue_n=ibis.literal(-1.0),
+            i_overdue_amount=-settled.amount,
+            i_overdue_due=-_epoch(settled.due_date),
+        )
+        parts.append(("invoices", start.union(stop).group_by(["customer_id", "m"]).aggregate(**{k: ibis._[k].sum() for k in cols})))
+    if "interactions" in tables:
+        x = tables["interactions"]
+        outreach = (x.direction == "outbound") & x.replied.notnull()
+        two_way = (x.direction == "inbound") | (x.replied.fill_null(False)) | (x.kind == "meeting")
+        parts.append(
+            (
+                "interactions",
+                x.group_by(["customer_id", _month(x.timestamp)]).aggregate(
+                    x_outreach=_count(outreach),
+                    x_replied=_count(outreach & x.replied),
+                    x_attended=_count(x.kind == "event_attended"),
+                    x_feedback=_count(x.kind == "feedback"),
+                    x_competitor=_count(x.mentions_competitor.fill_null(False)),
+                    x_exec_last=x.is_executive.ifelse(_epoch(x.timestamp), ibis.null("float64")).max(),
+                    x_contact_last=two_way.ifelse(_epoch(x.timestamp), ibis.null("float64")).max(),
+                    x_last=((x.direction == "inbound") | x.replied.fill_null(False)).ifelse(_epoch(x.timestamp), ibis.null("float64")).max(),
+                ),
+            )
+        )
+    if "surveys" in tables:
+        v = tables["surveys"]
+        csat, nps = v.kind == "csat", v.kind == "nps"
+        parts.append(
+            (
+                "surveys",
+                v.group_by(["customer_id", _month(v.survey_date)]).aggregate(
+                    s_csat_n=_count(csat),
+                    s_csat_sum=csat.ifelse(v.score, 0.0).sum(),
+                    s_nps_n=_count(nps),
+                    s_nps_sum=nps.ifelse(v.score, 0.0).sum(),
+                    s_low=_count((csat & (v.score <= s.low_csat)) | (nps & (v.score <= s.low_nps))),
+                    s_last=_epoch(v.survey_date).max(),
+                ),
+            )
+        )
+    if "contacts" in tables:
+        k = tables["contacts"]
+        ended = k.filter(k.end_date.notnull() & (k.role.isnull() | k.role.isin(s.key_roles)))
+        parts.append(("contacts", ended.group_by(["customer_id", _month(ended.end_date)]).aggregate(k_key_end=ended.count())))
+    if "contracts" in tables:
+        c = tables["contracts"]
+        # active at D: started before D, not ended and not cancelled before D
+        stop_at = ibis.least(c.end_date.fill_null(c.cancelled_at), c.cancelled_at.fill_null(c.end_date))
+        begin = c.select("customer_id", m=_month(c.start_date) + 1, c_active=ibis.literal(1.0), c_end=_epoch(c.end_date).fill_null(0.0), c_end_n=c.end_date.notnull().cast("float64"))
+        ends = c.filter(stop_at.notnull()).mutate(stop_at=stop_at)
+        finish = ends.select("customer_id", m=_month(ends.stop_at) + 1, c_active=ibis.literal(-1.0), c_end=-_epoch(ends.end_date).fill_null(0.0), c_end_n=-ends.end_date.notnull().cast("float64"))
+        parts.append(("contracts", begin.union(finish).group_by(["customer_id", "m"]).aggregate(c_active=ibis._.c_active.sum(), c_end=ibis._.c_end.sum(), c_end_n=ibis._.c_end_n.sum())))
+    return parts
+
+
+# --------------------------------------------------------------------------
+# Window context
+
+
+@dataclass(frozen=True)
+class _Win:
+    measure: str
+    lo: int | None  # months relative to the snapshot month; None = unbounded
+    hi: int
+    agg: str  # sum or max
+
+    @property
+    def name(self) -> str:
+        lo = "u" if self.lo is None else str(-self.lo)
+        return f"w_{self.measure}_{lo}_{-self.hi}_{self.agg}"
+
+
+class _Ctx:
+    """What an indicator formula sees: window sums, observed months, settings.
+
+    Formulas run twice: first to *collect* the windows they need (values are
+    placeholders), then on the windowed snapshot table to build the result.
+    """
+
+    def __init__(self, settings: IndicatorSettings, table_start: dict[str, int], table: ir.Table | None = None):
+        self.s = settings
+        self.table_start = table_start
+        self.table = table
+        self.windows: dict[str, _Win] = {}
+
+    # -- windows
+    def win(self, measure: str, lo: int | None, hi: int, agg: str = "sum") -> ir.FloatingValue:
+        w = _Win(measure, lo, hi, agg)
+        self.windows[w.name] = w
+        if self.table is None:
+            return ibis.literal(1.0)
+        col = self.table[w.name]
+        return col.fill_null(0.0) if agg == "sum" else col
+
+    def recent(self, measure: str) -> ir.FloatingValue:
+        return self.win(measure, -self.s.recent_months, -1)
+
+    def history(self, measure: str) -> ir.FloatingValue:
+        r = self.s.recent_months
+        return self.win(measure, -(r + self.s.history_months), -(r + 1))
+
+    def lag(self, measure: str, k: int) -> ir.FloatingValue:
+        return self.win(measure, -k, -k)
+
+    def last(self, measure: str) -> ir.FloatingValue:
+        """Latest value (a time stamp in epoch seconds) before the snapshot month."""
+        return self.win(measure, None, -1, "max")
+
+    def state(self, measure: str) -> ir.FloatingValue:
+        """Cumulative state deltas up to and including the snapshot month (see module doc)."""
+        return self.win(measure, None, 0)
+
+    # -- columns of the snapshot row
+    @property
+    def m(self) -> ir.IntegerValue:
+        return ibis.literal(0) if self.table is None else self.table.m
+
+    @property
+    def as_of(self) -> ir.FloatingValue:
+        return ibis.literal(0.0) if self.table is None else self.table.as_of_epoch
+
+    def column(self, name: str) -> ir.Value:
+        return ibis.literal(1.0) if self.table is None else self.table[name]
+
+    # -- observed months
+    def observed(self, table: str, lo: int, hi: int) -> ir.IntegerValue:
+        """Months in ``[m+lo, m+hi]`` after both the customer's start and the table's first record."""
+        if self.table is None:
+            return ibis.literal(1)
+        start = ibis.greatest(self.table.start_m.fill_null(self.table_start[table]), ibis.literal(self.table_start[table]))
+        first = ibis.greatest(self.m + lo, start)
+        return ibis.greatest((self.m + hi) - first + 1, 0)
+
+    def recent_months(self, table: str) -> ir.IntegerValue:
+        return self.observed(table, -self.s.recent_months, -1)
+
+    def history_months(self, table: str) -> ir.IntegerValue:
+        r = self.s.recent_months
+        return self.observed(table, -(r + self.s.history_months), -(r + 1))
+
+    # -- common forms
+    def recent_rate(self, measure: str, table: str) -> ir.FloatingValue:
+        months = self.recent_months(table)
+        return (months > 0).ifelse(self.recent(measure) / months, ibis.null("float64"))
+
+    def history_rate(self, measure: str, table: str) -> ir.FloatingValue:
+        months = self.history_months(table)
+        return (months >= self.s.min_history_months).ifelse(self.history(measure) / months, ibis.null("float64"))
+
+    def ratio_to_history(self, measure: str, table: str) -> ir.FloatingValue:
+        """Recent monthly rate / history monthly rate; NaN without enough history or a zero history."""
+        return _div(self.recent_rate(measure, table), self.history_rate(measure, table))
+
+    def rate_change(self, measure: str, table: str) -> ir.FloatingValue:
+        """Recent monthly rate minus history monthly rate (for sparse counts, where ratios explode)."""
+        return self.recent_rate(measure, table) - self.history_rate(measure, table)
+
+    def streak(self, conditions: Iterable[ir.BooleanValue]) -> ir.FloatingValue:
+        """Consecutive months, counting back from last month, where each condition holds."""
+        total, run = ibis.literal(0.0), ibis.literal(1.0)
+        for cond in conditions:
+            run = run * cond.fill_null(False).cast("float64")
+            total = total + run
+        return total
+
+
+def _div(a: ir.NumericValue, b: ir.NumericValue) -> ir.FloatingValue:
+    return (b != 0).ifelse(a / b, ibis.null("float64"))
+
+
+def _days_since(ctx: _Ctx, measure: str) -> ir.FloatingValue:
+    return (ctx.as_of - ctx.last(measure)) / DAY
+
+
+# --------------------------------------------------------------------------
+# The registry: activity
+
+HIST = "NaN with fewer than min_history_months observed history months or a zero history level."
+
+
+@indicator(
+    "logins_per_month_3m", "activity", ["activity"], "needs_change",
+    "{logins_per_month_3m:.1f} logins a month in the last 3 months",
+    "NaN before the customer's first month.", params=["recent_months"], higher_is_riskier=False,
+)
+def _logins_level(ctx: _Ctx):
+    """Logins per month in the recent window."""
+    return ctx.recent_rate("a_login", "activity")
+
+
+@indicator(
+    "login_ratio", "activity", ["activity"], "needs_change",
+    "logins at {login_ratio:.0%} of the customer's usual level ({logins_per_month_3m:.1f} a month now)",
+    HIST, params=["recent_months", "history_months", "min_history_months"], higher_is_riskier=False,
+)
+def _login_ratio(ctx: _Ctx):
+    """Login frequency, recent window vs the customer's own history (5 a week -> 1 a week reads 0.2)."""
+    return ctx.ratio_to_history("a_login", "activity")
+
+
+@indicator(
+    "active_days_ratio", "activity", ["activity"], "needs_change",
+    "days with any product use at {active_days_ratio:.0%} of the customer's usual level",
+    HIST, params=["recent_months", "history_months", "min_history_months"], higher_is_riskier=False,
+)
+def _active_days_ratio(ctx: _Ctx):
+    """Distinct active days per month, recent vs history."""
+    return ctx.ratio_to_history("a_days", "activity")
+
+
+@indicator(
+    "usage_breadth_ratio", "activity", ["activity"], "needs_change",
+    "uses {usage_breadth_ratio:.0%} of the features it used to",
+    HIST + " Breadth is the distinct features used per month, averaged over the window.",
+    params=["recent_months", "history_months", "min_history_months"], higher_is_riskier=False,
+)
+def _breadth_ratio(ctx: _Ctx):
+    """Usage breadth (distinct features per month), recent vs history."""
+    return ctx.ratio_to_history("a_features", "activity")
+
+
+@indicator(
+    "consultations_ratio", "activity", ["tickets"], "needs_change",
+    "questions to support at {consultations_ratio:.0%} of the usual level",
+    HIST, params=["recent_months", "history_months", "min_history_months"], higher_is_riskier=False,
+)
+def _consultations_ratio(ctx: _Ctx):
+    """Consultation and technical-question tickets, recent vs history (fewer questions: product used less)."""
+    return ctx.ratio_to_history("t_consult", "tickets")
+
+
+@indicator(
+    "days_since_last_activity", "activity", ["orders"], "needs_change",
+    "no activity of any kind for {days_since_last_activity:.0f} days",
+    "NaN when the customer has no order, login, ticket, inbound interaction or survey before as_of. "
+    "Uses every present table among orders, activity, tickets, interactions, surveys.",
+)
+def _days_since_activity(ctx: _Ctx):
+    """Days since the customer's last order, login, ticket, inbound contact or survey answer."""
+    present = [m for m, t in (("o_last", "orders"), ("a_last", "activity"), ("t_last", "tickets"), ("x_last", "interactions"), ("s_last", "surveys")) if t in ctx.table_start]
+    last = ibis.greatest(*[ctx.last(m) for m in present]) if len(present) > 1 else ctx.last(present[0])
+    return (ctx.as_of - last) / DAY
+
+
+# --------------------------------------------------------------------------
+# consumption
+
+
+@indicator(
+    "amount_per_month_3m", "consumption", ["orders"], "needs_change",
+    "spends {amount_per_month_3m:,.0f} a month in the last 3 months",
+    "NaN before the customer's first month.", params=["recent_months"], higher_is_riskier=False,
+)
+def _amount_level(ctx: _Ctx):
+    """Order amount per month in the recent window."""
+    return ctx.recent_rate("o_amount", "orders")
+
+
+@indicator(
+    "amount_ratio", "consumption", ["orders"], "needs_change",
+    "order amount at {amount_ratio:.0%} of its own history ({amount_per_month_3m:,.0f} a month now)",
+    HIST, params=["recent_months", "history_months", "min_history_months"], higher_is_riskier=False,
+)
+def _amount_ratio(ctx: _Ctx):
+    """Order amount per month, recent vs the customer's own history."""
+    return ctx.ratio_to_history("o_amount", "orders")
+
+
+@indicator(
+    "order_freq_ratio", "consumption", ["orders"], "needs_change",
+    "orders placed at {order_freq_ratio:.0%} of the usual frequency",
+    HIST, params=["recent_months", "history_months", "min_history_months"], higher_is_riskier=False,
+)
+def _freq_ratio(ctx: _Ctx):
+    """Orders per month, recent vs history."""
+    return ctx.ratio_to_history("o_n", "orders")
+
+
+@indicator(
+    "order_value_ratio", "consumption", ["orders"], "price",
+    "average order value at {order_value_ratio:.0%} of its usual level (spend falls faster than frequency)",
+    "NaN without orders in the recent window or in the history window.",
+    params=["recent_months", "history_months"], higher_is_riskier=False,
+)
+def _value_ratio(ctx: _Ctx):
+    """Average order value, recent vs history: below 1 when spend falls faster than order frequency."""
+    return _div(_div(ctx.recent("o_amount"), ctx.recent("o_n")), _div(ctx.history("o_amount"), ctx.history("o_n")))
+
+
+def _lags(ctx: _Ctx, measure: str, n: int) -> list[ir.FloatingValue]:
+    return [ctx.lag(measure, k) for k in range(1, n + 1)]
+
+
+@indicator(
+    "amount_decline_streak", "consumption", ["orders"], "needs_change",
+    "order amount down month over month for {amount_decline_streak:.0f} months in a row",
+    "0 when last month was not a decline; a month before the customer's start ends the streak.",
+    params=["streak_months", "decline_share"],
+)
+def _decline_streak(ctx: _Ctx):
+    """Consecutive months (ending last month) in which the order amount fell by more than decline_share."""
+    lags = _lags(ctx, "o_amount", ctx.s.streak_months + 1)
+    keep = 1 - ctx.s.decline_share
+    observed = [ctx.observed("orders", -(k + 1), -(k + 1)) > 0 for k in range(1, ctx.s.streak_months + 1)]
+    return ctx.streak(ok & (lags[k] < keep * lags[k + 1]) for k, ok in enumerate(observed))
+
+
+def _below_reference(ctx: _Ctx, measure: str, above: bool = False) -> ir.FloatingValue:
+    """Consecutive months below (or above) Y% of the average of the history window before the streak window."""
+    n, h = ctx.s.streak_months, ctx.s.history_months
+    months = ctx.observed("orders" if measure.startswith("o_") else "tickets", -(n + h), -(n + 1))
+    reference = (months >= ctx.s.min_history_months).ifelse(ctx.win(measure, -(n + h), -(n + 1)) / months, ibis.null("float64"))
+    lags = _lags(ctx, measure, n)
+    if above:
+        conds = [lag > reference for lag in lags]
+    else:
+        conds = [lag < ctx.s.below_history_share * reference for lag in lags]
+    valid = reference.notnull() & ((reference > 0) if not above else ibis.literal(True))
+    return valid.ifelse(ctx.streak(conds), ibis.null("float64"))
+
+
+@indicator(
+    "months_below_history_amount", "consumption", ["orders"], "needs_change",
+    "order amount below 70% of its own average for {months_below_history_amount:.0f} months in a row",
+    "NaN with fewer than min_history_months observed months in the reference window (the history_months "
+    "before the streak window) or a zero reference.",
+    params=["streak_months", "history_months", "below_history_share", "min_history_months"],
+)
+def _below_amount(ctx: _Ctx):
+    """Consecutive months (ending last month) with order amount below Y% of the customer's historical average."""
+    return _below_reference(ctx, "o_amount")
+
+
+@indicator(
+    "months_below_history_orders", "consumption", ["orders"], "needs_change",
+    "fewer orders than 70% of its usual count for {months_below_history_orders:.0f} months in a row",
+    "As months_below_history_amount.",
+    params=["streak_months", "history_months", "below_history_share", "min_history_months"],
+)
+def _below_orders(ctx: _Ctx):
+    """Consecutive months with order count below Y% of the customer's historical average."""
+    return _below_reference(ctx, "o_n")
+
+
+@indicator(
+    "amount_trend", "consumption", ["orders"], "needs_change",
+    "order amount trending {amount_trend:+.0%} a month over the last 6 months",
+    "NaN unless all streak_months months are observed and their mean is above zero.",
+    params=["streak_months"], higher_is_riskier=False,
+)
+def _amount_trend(ctx: _Ctx):
+    """Least-squares slope of monthly order amount over the last streak_months months, relative to their mean."""
+    n = ctx.s.streak_months
+    ys = _lags(ctx, "o_amount", n)  # lag k sits at x = -k
+    xs = [-k for k in range(1, n + 1)]
+    x_mean = sum(xs) / n
+    sxx = sum((x - x_mean) ** 2 for x in xs)
+    y_mean = sum(ys) / n
+    slope = sum((x - x_mean) * y for x, y in zip(xs, ys, strict=True)) / sxx
+    full = ctx.observed("orders", -n, -1) >= n
+    return (full & (y_mean > 0)).ifelse(slope / y_mean, ibis.null("float64"))
+
+
+@indicator(
+    "discount_share_3m", "consumption", ["orders"], "price",
+    "{discount_share_3m:.0%} of recent orders bought on discount",
+    "NaN without orders in the recent window.", params=["recent_months"],
+)
+def _discount_share(ctx: _Ctx):
+    """Share of recent orders with a discount (discount dependence)."""
+    return _div(ctx.recent("o_disc_n"), ctx.recent("o_n"))
+
+
+@indicator(
+    "discount_share_change", "consumption", ["orders"], "price",
+    "buys on discount {discount_share_change:+.0%} more often than before",
+    "NaN without orders in the recent or the history window.", params=["recent_months", "history_months"],
+)
+def _discount_change(ctx: _Ctx):
+    """Share of orders with a discount, recent minus history."""
+    return _div(ctx.recent("o_disc_n"), ctx.recent("o_n")) - _div(ctx.history("o_disc_n"), ctx.history("o_n"))
+
+
+@indicator(
+    "payment_days_3m", "consumption", ["invoices"], "price",
+    "invoices now paid after {payment_days_3m:.0f} days on average",
+    "NaN when no invoice was paid in the recent window.", params=["recent_months"],
+)
+def _payment_days(ctx: _Ctx):
+    """Mean days from invoice to payment, for invoices paid in the recent window."""
+    return _div(ctx.recent("i_pay_days"), ctx.recent("i_paid_n"))
+
+
+@indicator(
+    "payment_days_ratio", "consumption", ["invoices"], "price",
+    "invoices paid {payment_days_ratio:.1f} times slower than before ({payment_days_3m:.0f} days now)",
+    "NaN when no invoice was paid in the recent or the history window.", params=["recent_months", "history_months"],
+)
+def _payment_ratio(ctx: _Ctx):
+    """Payment cycle, recent vs history (paid in 3 days -> 15 days reads 5)."""
+    return _div(_div(ctx.recent("i_pay_days"), ctx.recent("i_paid_n")), _div(ctx.history("i_pay_days"), ctx.history("i_paid_n")))
+
+
+@indicator(
+    "overdue_invoices", "consumption", ["invoices"], "price",
+    "{overdue_invoices:.0f} invoices overdue",
+    "0 when nothing is overdue (never NaN once invoices are present).",
+)
+def _overdue_n(ctx: _Ctx):
+    """Invoices past their due date and unpaid at as_of."""
+    return ctx.state("i_overdue_n")
+
+
+@indicator(
+    "overdue_days_mean", "consumption", ["invoices"], "price",
+    "overdue invoices are {overdue_days_mean:.0f} days late on average",
+    "0 when nothing is overdue.",
+)
+def _overdue_days(ctx: _Ctx):
+    """Mean days past due of the invoices overdue at as_of."""
+    n = ctx.state("i_overdue_n")
+    return (n > 0).ifelse((ctx.as_of * n - ctx.state("i_overdue_due")) / n / DAY, 0.0)
+
+
+@indicator(
+    "overdue_amount_to_avg_order", "consumption", ["invoices", "orders"], "price",
+    "overdue amount equals {overdue_amount_to_avg_order:.1f} average orders",
+    "NaN when the customer has no orders in the recent and history windows.",
+    params=["recent_months", "history_months"],
+)
+def _overdue_amount(ctx: _Ctx):
+    """Overdue amount at as_of divided by the customer's average order amount."""
+    avg_order = _div(ctx.recent("o_amount") + ctx.history("o_amount"), ctx.recent("o_n") + ctx.history("o_n"))
+    return _div(ctx.state("i_overdue_amount"), avg_order)
+
+
+# --------------------------------------------------------------------------
+# interaction
+
+
+@indicator(
+    "reply_rate_3m", "interaction", ["interactions"], "service",
+    "replies to {reply_rate_3m:.0%} of our emails and calls",
+    "NaN when we reached out to the customer zero times in the recent window.",
+    params=["recent_months"], higher_is_riskier=False,
+)
+def _reply_rate(ctx: _Ctx):
+    """Share of our outbound contacts the customer replied to, recent window."""
+    return _div(ctx.recent("x_replied"), ctx.recent("x_outreach"))
+
+
+@indicator(
+    "reply_rate_change", "interaction", ["interactions"], "service",
+    "reply rate {reply_rate_change:+.0%} vs before (now {reply_rate_3m:.0%})",
+    "NaN without outreach in the recent or the history window.",
+    params=["recent_months", "history_months"], higher_is_riskier=False,
+)
+def _reply_change(ctx: _Ctx):
+    """Reply rate, recent minus history (90% -> 50% reads -0.4)."""
+    return _div(ctx.recent("x_replied"), ctx.recent("x_outreach")) - _div(ctx.history("x_replied"), ctx.history("x_outreach"))
+
+
+@indicator(
+    "event_attendance_change", "interaction", ["interactions"], "needs_change",
+    "attends {event_attendance_change:+.2f} events a month vs before",
+    "NaN with fewer than min_history_months observed history months.",
+    params=["recent_months", "history_months", "min_history_months"], higher_is_riskier=False,
+)
+def _attendance(ctx: _Ctx):
+    """Events attended per month, recent minus history (2 a quarter -> 0 reads -0.67)."""
+    return ctx.rate_change("x_attended", "interactions")
+
+
+@indicator(
+    "days_since_account_contact", "interaction", ["interactions"], "service",
+    "no two-way contact with the account team for {days_since_account_contact:.0f} days",
+    "NaN when there has never been a two-way contact (a reply, an inbound contact or a meeting).",
+)
+def _days_contact(ctx: _Ctx):
+    """Days since the last two-way contact with the account team (meeting, inbound, or a replied outreach)."""
+    return _days_since(ctx, "x_contact_last")
+
+
+@indicator(
+    "feedback_change", "interaction", ["interactions"], "service",
+    "gives feedback {feedback_change:+.2f} times a month vs before",
+    "NaN with fewer than min_history_months observed history months.",
+    params=["recent_months", "history_months", "min_history_months"], higher_is_riskier=False,
+)
+def _feedback(ctx: _Ctx):
+    """Feedback given (surveys, suggestions) per month, recent minus history."""
+    return ctx.rate_change("x_feedback", "interactions")
+
+
+# --------------------------------------------------------------------------
+# risk
+
+
+@indicator(
+    "complaints_3m", "risk", ["tickets"], "service",
+    "{complaints_3m:.0f} complaints in the last 3 months",
+    "0 without complaints (never NaN once tickets are present).", params=["recent_months"],
+)
+def _complaints(ctx: _Ctx):
+    """Complaint tickets opened in the recent window."""
+    return ctx.recent("t_complaint")
+
+
+@indicator(
+    "complaint_rate_change", "risk", ["tickets"], "service",
+    "complaints: {complaint_rate_change:+.1f} a month vs before ({complaints_3m:.0f} in the last 3 months)",
+    "NaN with fewer than min_history_months observed history months.",
+    params=["recent_months", "history_months", "min_history_months"],
+)
+def _complaint_change(ctx: _Ctx):
+    """Complaints per month, recent minus history."""
+    return ctx.rate_change("t_complaint", "tickets")
+
+
+@indicator(
+    "months_above_history_complaints", "risk", ["tickets"], "service",
+    "more complaints than usual for {months_above_history_complaints:.0f} months in a row",
+    "NaN with fewer than min_history_months observed months in the reference window.",
+    params=["streak_months", "history_months", "min_history_months"],
+)
+def _complaint_streak(ctx: _Ctx):
+    """Consecutive months (ending last month) with more complaints than the customer's historical monthly average."""
+    return _below_reference(ctx, "t_complaint", above=True)
+
+
+@indicator(
+    "competitor_mentions_3m", "risk", ["interactions"], "price",
+    "mentioned competitors {competitor_mentions_3m:.0f} times in the last 3 months",
+    "0 without mentions.", params=["recent_months"],
+)
+def _competitor(ctx: _Ctx):
+    """Interactions in the recent window in which the customer mentioned a competitor."""
+    return ctx.recent("x_competitor")
+
+
+@indicator(
+    "price_tickets_3m", "risk", ["tickets"], "price",
+    "asked about price or discounts {price_tickets_3m:.0f} times in the last 3 months",
+    "0 without price tickets.", params=["recent_months"],
+)
+def _price_tickets(ctx: _Ctx):
+    """Price-related tickets (requests for lower prices, price complaints) in the recent window."""
+    return ctx.recent("t_price")
+
+
+# --------------------------------------------------------------------------
+# service
+
+
+@indicator(
+    "response_hours_3m", "service", ["tickets"], "service",
+    "first responses took {response_hours_3m:.1f} hours on average",
+    "NaN when no ticket got its first response in the recent window.", params=["recent_months"],
+)
+def _response_hours(ctx: _Ctx):
+    """Mean hours to first response, for responses given in the recent window."""
+    return _div(ctx.recent("t_resp_hours"), ctx.recent("t_resp_n"))
+
+
+@indicator(
+    "response_over_standard_3m", "service", ["tickets"], "service",
+    "{response_over_standard_3m:.0%} of first responses were later than our standard",
+    "NaN when no ticket got its first response in the recent window.",
+    params=["recent_months", "response_standard_hours"],
+)
+def _over_standard(ctx: _Ctx):
+    """Share of recent first responses slower than the standard for their category (2 h simple, 24 h complex)."""
+    return _div(ctx.recent("t_resp_late"), ctx.recent("t_resp_n"))
+
+
+@indicator(
+    "open_tickets", "service", ["tickets"], "service",
+    "{open_tickets:.0f} tickets still open",
+    "0 when nothing is open.",
+)
+def _open_tickets(ctx: _Ctx):
+    """Tickets opened before as_of and not resolved before as_of."""
+    return ctx.state("t_open")
+
+
+@indicator(
+    "csat_3m", "service", ["surveys"], "service",
+    "satisfaction {csat_3m:.1f} of 5 in recent surveys",
+    "NaN without a CSAT answer in the recent window.", params=["recent_months"], higher_is_riskier=False,
+)
+def _csat(ctx: _Ctx):
+    """Mean CSAT score (1-5) in the recent window."""
+    return _div(ctx.recent("s_csat_sum"), ctx.recent("s_csat_n"))
+
+
+@indicator(
+    "csat_change", "service", ["surveys"], "service",
+    "satisfaction {csat_change:+.1f} points vs before",
+    "NaN without CSAT answers in both the recent and the history window.",
+    params=["recent_months", "history_months"], higher_is_riskier=False,
+)
+def _csat_change(ctx: _Ctx):
+    """Mean CSAT, recent minus history."""
+    return _div(ctx.recent("s_csat_sum"), ctx.recent("s_csat_n")) - _div(ctx.history("s_csat_sum"), ctx.history("s_csat_n"))
+
+
+@indicator(
+    "nps_3m", "service", ["surveys"], "service",
+    "recommendation score {nps_3m:.0f} of 10",
+    "NaN without an NPS answer in the recent window.", params=["recent_months"], higher_is_riskier=False,
+)
+def _nps(ctx: _Ctx):
+    """Mean NPS answer (0-10) in the recent window."""
+    return _div(ctx.recent("s_nps_sum"), ctx.recent("s_nps_n"))
+
+
+@indicator(
+    "low_scores_3m", "service", ["surveys"], "service",
+    "{low_scores_3m:.0f} low satisfaction scores in the last 3 months",
+    "0 without low scores.", params=["recent_months", "low_csat", "low_nps"],
+)
+def _low_scores(ctx: _Ctx):
+    """Survey answers at or below the low threshold (CSAT <= 2, NPS <= 6) in the recent window."""
+    return ctx.recent("s_low")
+
+
+# --------------------------------------------------------------------------
+# relationship
+
+
+@indicator(
+    "key_contact_changes_6m", "relationship", ["contacts"], "needs_change",
+    "the key contact changed {key_contact_changes_6m:.0f} times in the last 6 months",
+    "0 without changes. Only end dates before as_of count, even when a later end date is already recorded.",
+    params=["contact_change_months", "key_roles"],
+)
+def _contact_changes(ctx: _Ctx):
+    """Key contacts whose role ended in the last contact_change_months months."""
+    return ctx.win("k_key_end", -ctx.s.contact_change_months, -1)
+
+
+@indicator(
+    "months_since_executive_contact", "relationship", ["interactions"], "service",
+    "no executive-level contact for {months_since_executive_contact:.0f} months",
+    "NaN when there has never been an executive-level interaction.",
+)
+def _exec_contact(ctx: _Ctx):
+    """Months since the last executive-level interaction (a monthly CEO talk not held for 3 months reads 3)."""
+    return _days_since(ctx, "x_exec_last") / MONTH_DAYS
+
+
+# --------------------------------------------------------------------------
+# market (joined by industry) and profile
+
+
+@indicator(
+    "adverse_policy_events_3m", "market", ["market_events", "customers"], "needs_change",
+    "{adverse_policy_events_3m:.0f} adverse policy events in its industry in the last 3 months",
+    "0 without events; NaN when the customer's industry is unknown.", params=["market_months"],
+)
+def _adverse(ctx: _Ctx):
+    """Adverse industry-policy events for the customer's industry (or all industries) in the last market_months months."""
+    return ctx.column("market_adverse")
+
+
+@indicator(
+    "competitor_promos_3m", "market", ["market_events", "customers"], "price",
+    "{competitor_promos_3m:.0f} competitor promotions in its market in the last 3 months",
+    "0 without events; NaN when the customer's industry is unknown.", params=["market_months"],
+)
+def _promos(ctx: _Ctx):
+    """Competitor promotions in the customer's industry (or all) in the last market_months months."""
+    return ctx.column("market_promo")
+
+
+@indicator(
+    "tenure_months", "profile", ["customers"], None, "customer for {tenure_months:.0f} months",
+    "NaN when neither a signup date nor any earlier record is known.", higher_is_riskier=False,
+)
+def _tenure(ctx: _Ctx):
+    """Whole months from the customer's start (signup, or first record) to as_of."""
+    return (ctx.m - ctx.column("start_m")).cast("float64")
+
+
+@indicator(
+    "months_to_contract_end", "profile", ["contracts"], None,
+    "contract ends in {months_to_contract_end:.1f} months",
+    "NaN without an active contract term with an end date at as_of.", higher_is_riskier=False,
+)
+def _contract_end(ctx: _Ctx):
+    """Months from as_of to the end of the active contract term (renewal is a key node)."""
+    n = ctx.state("c_end_n")
+    return (n > 0).ifelse((ctx.state("c_end") / n - ctx.as_of) / DAY / MONTH_DAYS, ibis.null("float64"))
+
+
+for _field in ("industry", "segment", "region"):
+    indicator(
+        _field, "profile", ["customers"], None, f"{_field}: {{{_field}}}", "Null when unknown.",
+        higher_is_riskier=None, kind="categorical",
+    )((lambda f: lambda ctx: ctx.column(f))(_field))
+    REGISTRY[_field] = REGISTRY[_field].__class__(**{**REGISTRY[_field].__dict__, "description": f"Customer {_field} (profile)."})
+
+
+# --------------------------------------------------------------------------
+# correlations the documents ask for
+
+
+@indicator(
+    "frequency_and_satisfaction_falling", "service", ["orders", "surveys"], "service",
+    "orders and satisfaction are falling together",
+    "NaN when either order_freq_ratio or csat_change is NaN.",
+    params=["recent_months", "history_months", "decline_share"],
+)
+def _freq_and_csat(ctx: _Ctx):
+    """1 when order frequency fell by more than decline_share while satisfaction fell, else 0."""
+    freq = ctx.ratio_to_history("o_n", "orders")
+    csat = _div(ctx.recent("s_csat_sum"), ctx.recent("s_csat_n")) - _div(ctx.history("s_csat_sum"), ctx.history("s_csat_n"))
+    both = freq.notnull() & csat.notnull()
+    return both.ifelse(((freq < 1 - ctx.s.decline_share) & (csat < 0)).cast("float64"), ibis.null("float64"))
+
+
+@indicator(
+    "usage_and_orders_falling", "activity", ["orders", "activity"], "needs_change",
+    "product use and orders are fading together",
+    "NaN when either login_ratio or amount_ratio is NaN.",
+    params=["recent_months", "history_months", "decline_share"],
+)
+def _usage_and_orders(ctx: _Ctx):
+    """1 when logins and order amount both fell by more than decline_share vs history, else 0."""
+    logins = ctx.ratio_to_history("a_login", "activity")
+    amount = ctx.ratio_to_history("o_amount", "orders")
+    both = logins.notnull() & amount.notnull()
+    keep = 1 - ctx.s.decline_share
+    return both.ifelse(((logins < keep) & (amount < keep)).cast("float64"), ibis.null("float64"))
+
+
+# --------------------------------------------------------------------------
+# Building
+
+
+def month_starts(as_of: str | pd.Timestamp | Sequence[str | pd.Timestamp], tables: Tables | None = None) -> list[pd.Timestamp]:
+    """Check and normalise as_of dates: month starts, no duplicates, returned sorted.
+
+    Time-zone-aware dates are converted to naive UTC (the tables' convention).
+    With ``tables``, dates after the month that follows the last order, or
+    before the first order, are errors: the indicators would describe no data.
+    """
+    values = [as_of] if isinstance(as_of, (str, pd.Timestamp)) or not isinstance(as_of, Iterable) else list(as_of)
+    if not values:
+        raise ValueError("as_of is empty; give one or more month starts such as '2025-01-01'")
+    dates = []
+    for v in values:
+        try:
+            ts = pd.Timestamp(v)
+        except (ValueError, TypeError):
+            raise ValueError(f"as_of value {v!r} is not a date; expected a month start such as '2025-01-01'") from None
+        if ts.tzinfo is not None:
+            ts = ts.tz_convert("UTC").tz_localize(None)
+        if ts != ts.normalize() or ts.day != 1:
+            raise ValueError(
+                f"as_of {v!r} is not the first day of a month; indicators are monthly. Use "
+                f"{ts.normalize().replace(day=1).date()} (data up to then) or the next month start."
+            )
+        dates.append(ts)
+    dupes = sorted({d for d in dates if dates.count(d) > 1})
+    if dupes:
+        raise ValueError(f"as_of has duplicated dates: {[str(d.date()) for d in dupes]}")
+    dates = sorted(dates)
+    if tables is not None:
+        rng = tables["orders"].aggregate(lo=tables["orders"].order_date.min(), hi=tables["orders"].order_date.max()).to_pandas().iloc[0]
+        first, last = pd.Timestamp(rng.lo), pd.Timestamp(rng.hi)
+        latest = (last.normalize().replace(day=1) + pd.offsets.MonthBegin(1))
+        bad = [d for d in dates if d <= first or d > latest]
+        if bad:
+            raise ValueError(
+                f"as_of {[str(d.date()) for d in bad]} outside the data: orders run from {first} to {last}, "
+                f"so as_of must be after {first.date()} and no later than {latest.date()}"
+            )
+    return dates
+
+
+def _m(ts: pd.Timestamp) -> int:
+    return ts.year * 12 + ts.month - 1
+
+
+def build_indicators(
+    tables: Tables | dict | str,
+    as_of: str | pd.Timestamp | Sequence[str | pd.Timestamp],
+    config: Config | str | dict | None = None,
+) -> pd.DataFrame:
+    """Compute every indicator whose tables are present, one row per (customer_id, as_of).
+
+    Parameters
+    ----------
+    tables : Tables, dict of DataFrames, or a directory
+        Raw tables (loaded and validated if not already).
+    as_of : date or list of dates
+        Month starts. Each snapshot uses only facts stamped strictly before
+        its date. Unsorted dates are sorted; duplicates are an error.
+    config : Config, path or dict, optional
+        ``indicators`` settings (windows, thresholds, ``only``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        customer_id (str), as_of (datetime64), then the indicators in
+        registry order: float64 for numeric ones, str for profile fields.
+        Customers appear from the first snapshot after their start (signup,
+        or first record when the signup date is unknown).
+
+    Examples
+    --------
+    >>> from churnml.datasets import make_synthetic
+    >>> tables, _ = make_synthetic(100, months=12, seed=1)
+    >>> panel = build_indicators(tables, as_of=["2024-10-01", "2024-11-01"])
+    >>> panel.groupby("as_of").size().gt(0).all()
+    np.True_
+    """
+    cfg = load_config(config)
+    s = cfg.indicators
+    tables = load_tables(tables, cfg)
+    dates = month_starts(as_of, tables)
+
+    parts = _panel_parts(tables, s)
+    table_start = _table_starts(tables, [p[0] for p in parts])
+    for name in {p[0] for p in parts} - set(table_start):
+        logger.info("table '%s' is empty: its indicators are skipped", name)
+    parts = [(name, t) for name, t in parts if name in table_start]
+    selected = _select(tables, s, table_start)
+
+    ctx = _Ctx(s, table_start)
+    for ind in selected:
+        ind.compute(ctx)  # collect the windows
+    measures = sorted({w.measure for w in ctx.windows.values()})
+
+    snapshots = ibis.memtable(
+        pd.DataFrame({"m": [_m(d) for d in dates], "as_of": dates, "as_of_epoch": [d.timestamp() for d in dates]})
+    )
+    customers = tables["customers"]
+    spine = (
+        customers.cross_join(snapshots)
+        .filter(customers.signup_date.isnull() | (customers.signup_date < snapshots.as_of))
+        .select("customer_id", "m", snap=ibis.literal(1.0))
+    )
+    union = [spine.select("customer_id", "m", "snap", **{k: ibis.null("float64") for k in measures})]
+    for _, part in parts:
+        cols = {k: (part[k].cast("float64") if k in part.columns else ibis.null("float64")) for k in measures}
+        union.append(part.select("customer_id", part.m.cast("int64").name("m"), snap=ibis.null("float64"), **cols))
+    panel = ibis.union(*union).group_by(["customer_id", "m"]).aggregate(
+        snap=ibis._.snap.max(), **{k: (ibis._[k].max() if k.endswith("_last") else ibis._[k].sum()) for k in measures}
+    )
+    by_customer = {"group_by": "customer_id", "order_by": "m"}
+    windows = {
+        name: (panel[w.measure].max() if w.agg == "max" else panel[w.measure].sum()).over(ibis.window(range=(w.lo, w.hi), **by_customer))
+        for name, w in ctx.windows.items()
+    }
+    first_seen = ibis.ifelse(panel.snap.isnull(), panel.m, ibis.null("int64")).min().over(ibis.window(range=(None, -1), **by_customer))
+    windowed = panel.mutate(first_seen=first_seen, **windows).filter(panel.snap == 1.0)
+
+    rows = (
+        windowed.join(snapshots, "m")
+        .join(customers, "customer_id")
+        .mutate(start_m=ibis.coalesce(_month(customers.signup_date), ibis._.first_seen))
+    )
+    if "market_events" in table_start:
+        rows = _join_market(rows, tables["market_events"], snapshots, s)
+    out = _Ctx(s, table_start, rows)
+    result = rows.select(
+        customer_id=rows.customer_id,
+        as_of=rows.as_of,
+        **{ind.name: (ind.compute(out).cast("string") if ind.kind == "categorical" else ind.compute(out).cast("float64")) for ind in selected},
+    )
+    frame = result.to_pandas()
+    frame = frame.sort_values(["as_of", "customer_id"], kind="stable", ignore_index=True)
+    frame["as_of"] = frame["as_of"].astype("datetime64[us]")
+    for ind in selected:
+        frame[ind.name] = frame[ind.name].astype("str" if ind.kind == "categorical" else "float64")
+        if ind.kind == "categorical":
+            frame.loc[frame[ind.name].isin(["None", "nan"]), ind.name] = pd.NA
+    return frame
+
+
+def _table_starts(tables: Tables, names: Iterable[str]) -> dict[str, int]:
+    """First month with data per table (history before it is unobserved, not zero)."""
+    from churnml.tables import TIME_COLUMN
+
+    starts = {}
+    for name in sorted(set(names) | ({"market_events"} & set(tables))):
+        first = tables[name][TIME_COLUMN[name]].min().to_pyarrow().as_py()
+        if first is not None:
+            starts[name] = _m(pd.Timestamp(first))
+    return starts
+
+
+def _select(tables: Tables, s: IndicatorSettings, table_start: dict[str, int]) -> list[Indicator]:
+    available = set(table_start) | {"customers"}
+    chosen = [REGISTRY[n] for n in (s.only or REGISTRY)]
+    missing: dict[str, list[str]] = {}
+    keep = []
+    for ind in chosen:
+        absent = [t for t in ind.tables if t not in available]
+        if absent:
+            for t in absent:
+                missing.setdefault(t, []).append(ind.name)
+        else:
+            keep.append(ind)
+    for t, names in sorted(missing.items()):
+        logger.info("table '%s' absent: skipping %d indicators (%s)", t, len(names), ", ".join(names))
+    return keep
+
+
+def _join_market(rows: ir.Table, events: ir.Table, snapshots: ir.Table, s: IndicatorSettings) -> ir.Table:
+    """Market events of each customer's industry (plus 'all') in the last market_months months."""
+    m = _month(events.date)
+    counts = events.group_by([events.industry, m]).aggregate(
+        adverse=_count(events.kind == "policy_adverse"), promo=_count(events.kind == "competitor_promo")
+    )
+    per_snapshot = counts.cross_join(snapshots.select(snap_m="m")).filter(
+        (ibis._.m >= ibis._.snap_m - s.market_months) & (ibis._.m <= ibis._.snap_m - 1)
+    )
+    by_industry = per_snapshot.group_by(["industry", "snap_m"]).aggregate(adverse=ibis._.adverse.sum(), promo=ibis._.promo.sum())
+    everyone = by_industry.filter(by_industry.industry == "all").select(snap_m="snap_m", all_adverse="adverse", all_promo="promo")
+    own = by_industry.filter(by_industry.industry != "all").rename(own_industry="industry")
+    rows = rows.left_join(own, [rows.industry == own.own_industry, rows.m == own.snap_m]).drop("own_industry", "snap_m")
+    rows = rows.left_join(everyone, rows.m == everyone.snap_m).drop("snap_m")
+    known = rows.industry.notnull()
+    return rows.mutate(
+        market_adverse=known.ifelse(rows.adverse.fill_null(0) + rows.all_adverse.fill_null(0), ibis.null("int64")).cast("float64"),
+        market_promo=known.ifelse(rows.promo.fill_null(0) + rows.all_promo.fill_null(0), ibis.null("int64")).cast("float64"),
+    )
