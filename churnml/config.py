@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -17,7 +17,12 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 __all__ = [
     "Config",
     "ConfigError",
+    "ChurnDefinition",
+    "Contractual",
+    "Drop",
+    "Inactivity",
     "IndicatorSettings",
+    "LabelSettings",
     "TableSource",
     "ValidationSettings",
     "load_config",
@@ -111,12 +116,74 @@ class IndicatorSettings(_Strict):
         return value
 
 
+PRESETS = {"fmcg": 90, "default": 180, "durable": 365}
+
+
+class _Definition(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Inactivity(_Definition):
+    """Time-based churn: the customer stops within ``within_days`` after as_of, then stays silent ``days`` days.
+
+    ``days`` is the documents' inactivity period (default 180; presets in
+    :data:`PRESETS`); ``within_days`` is the prediction horizon (default 90,
+    the 2-3 month hesitation window). The label reads
+    ``[as_of, as_of + within_days + days)``.
+    """
+
+    kind: Literal["inactivity"] = "inactivity"
+    days: int = Field(180, ge=7)
+    within_days: int = Field(90, ge=7)
+
+    @classmethod
+    def preset(cls, industry: str, within_days: int = 90) -> Inactivity:
+        """``fmcg`` 90 days, ``default`` 180, ``durable`` 365."""
+        if industry not in PRESETS:
+            raise ValueError(f"unknown preset {industry!r}; choose one of {sorted(PRESETS)} or give days")
+        return cls(days=PRESETS[industry], within_days=within_days)
+
+    @property
+    def horizon_days(self) -> int:
+        """Days after as_of the label reads."""
+        return self.within_days + self.days
+
+
+class Drop(_Definition):
+    """Spend in the next ``window_days`` below ``share`` x spend in the previous ``window_days``."""
+
+    kind: Literal["drop"] = "drop"
+    share: float = Field(0.3, gt=0, lt=1)
+    window_days: int = Field(90, ge=7)
+
+    @property
+    def horizon_days(self) -> int:
+        return self.window_days
+
+
+class Contractual(_Definition):
+    """An active contract at D and none at D + ``horizon_days`` (cancellation or non-renewal)."""
+
+    kind: Literal["contract"] = "contract"
+    horizon_days: int = Field(90, ge=7)
+
+
+ChurnDefinition = Annotated[Inactivity | Drop | Contractual, Field(discriminator="kind")]
+
+class LabelSettings(_Strict):
+    """Which churn definition labels the training data, and who is eligible."""
+
+    churn: ChurnDefinition = Field(default_factory=Inactivity)
+    min_tenure_days: int = Field(90, ge=0, description="customers younger than this at as_of are not labelled")
+
+
 class Config(_Strict):
     """churnml configuration (the root of ``configs/*.yaml``)."""
 
     tables: dict[str, TableSource] = Field(default_factory=dict)
     validation: ValidationSettings = Field(default_factory=ValidationSettings)
     indicators: IndicatorSettings = Field(default_factory=IndicatorSettings)
+    labels: LabelSettings = Field(default_factory=LabelSettings)
 
     @field_validator("tables")
     @classmethod

@@ -480,7 +480,8 @@ def _chunk(rng, n, offset, edges_s, market, churn_rate, mix, false_alarm_rate):
             "kind": pd.Categorical.from_codes(xk[order], categories=kinds),
         }
     )
-    frames["interactions"].loc[~outbound[order], "replied"] = pd.NA
+    # only outreach awaits a reply
+    frames["interactions"].loc[xk[order] != 0, "replied"] = pd.NA
 
     # ---- surveys (responders only)
     parts = []

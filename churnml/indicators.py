@@ -238,7 +238,8 @@ def _panel_parts(tables: Tables, s: IndicatorSettings) -> list[tuple[str, ir.Tab
         parts.append(("invoices", start.union(stop).group_by(["customer_id", "m"]).aggregate(**{k: ibis._[k].sum() for k in cols})))
     if "interactions" in tables:
         x = tables["interactions"]
-        outreach = (x.direction == "outbound") & x.replied.notnull()
+        # our emails and calls that await an answer (meetings and invitations are not asked to reply)
+        outreach = (x.direction == "outbound") & x.replied.notnull() & (x.kind.isnull() | (x.kind == "outreach"))
         two_way = (x.direction == "inbound") | (x.replied.fill_null(False)) | (x.kind == "meeting")
         parts.append(
             (

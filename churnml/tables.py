@@ -551,7 +551,8 @@ def _examples(expr: ir.Table, columns: list[str]) -> tuple[str, ...]:
     df = expr.select(*columns).limit(MAX_EXAMPLES).to_pandas()
     out = []
     for row in df.itertuples(index=False):
-        out.append(", ".join(f"{c}={v!r}" for c, v in zip(columns, row, strict=True)) if len(columns) > 1 else repr(row[0]))
+        shown = [f"{c}={v!r}" for c, v in zip(columns, row, strict=True)]
+        out.append(f"({', '.join(shown)})" if len(columns) > 1 else repr(row[0]))
     return tuple(out)
 
 
@@ -665,13 +666,15 @@ def _customers_from_orders(orders: ir.Table) -> ir.Table:
 
 
 def _cast(col: ir.Column, dtype: str) -> ir.Column:
-    if str(col.type()).startswith(dtype) and not (dtype == "timestamp" and col.type().timezone):
+    target = ibis.dtype(dtype)
+    if col.type().copy(nullable=True) == target:
         return col
-    if dtype == "timestamp" and col.type().is_timestamp():
-        return col.cast("timestamp")  # zone-aware -> naive UTC (session zone is UTC)
-    if dtype in ("string",) or (dtype == "timestamp" and col.type().is_date()):
-        return col.cast(dtype)
-    return col.try_cast(dtype)
+    if target.is_timestamp() and (col.type().is_timestamp() or col.type().is_date()):
+        # zone-aware -> naive UTC (the session zone is UTC); any precision -> one type
+        return col.cast(target)
+    if target.is_string():
+        return col.cast(target)
+    return col.try_cast(target)
 
 
 def _cast_and_check(t: ir.Table, spec: TableSpec, values: dict[str, dict[str, str]], cfg: Config) -> tuple[ir.Table, list[Issue]]:

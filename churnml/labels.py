@@ -1,0 +1,225 @@
+"""Churn labels: what "churned" means, who is eligible, and the training frame.
+
+Three definitions from the source documents:
+
+* :class:`Inactivity` (time-based): the customer's activity (order, usage
+  event, ticket, inbound or answered contact, survey answer) stops within
+  ``within_days`` (default 90) after D and does not resume for ``days`` days
+  (the inactivity period: presets ``fmcg`` 90, ``default`` 180, ``durable``
+  365). Customers who went silent shortly before D and stay silent count as
+  churning: they are inside the hesitation window, not yet declared lost.
+* :class:`Drop` (behaviour-based): spend in ``[D, D + window)`` below
+  ``share`` x the spend in ``[D - window, D)``.
+* :class:`Contractual`: the customer has an active contract at D and none at
+  ``D + horizon`` (cancelled, or a term ended without renewal).
+
+Labels read only facts in ``[D, D + horizon)``; indicators read only facts
+before D. A snapshot is *eligible* when the customer started at least
+``min_tenure_days`` before D and has not already churned by the same
+definition at D. Its label is *complete* when ``D + horizon`` is not after
+the end of the data; incomplete labels are never used for training.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+import ibis
+import ibis.expr.types as ir
+import pandas as pd
+
+from churnml.config import PRESETS, ChurnDefinition, Config, Contractual, Drop, Inactivity, load_config
+from churnml.indicators import build_indicators, month_starts
+from churnml.tables import Tables, load_tables
+
+__all__ = ["PRESETS", "ChurnDefinition", "Contractual", "Drop", "Inactivity", "churn_labels", "make_training_frame"]
+
+logger = logging.getLogger(__name__)
+
+ACTIVITY_SOURCES = {
+    "orders": "order_date",
+    "activity": "timestamp",
+    "tickets": "opened_at",
+    "interactions": "timestamp",
+    "surveys": "survey_date",
+}
+
+
+def _activity_events(tables: Tables) -> ir.Table:
+    """(customer_id, ts) of every customer-initiated event."""
+    parts = []
+    for name, col in ACTIVITY_SOURCES.items():
+        if name not in tables:
+            continue
+        t = tables[name]
+        if name == "interactions":  # our own unanswered outreach is not the customer's activity
+            t = t.filter((t.direction == "inbound") | t.replied.fill_null(False) | (t.kind == "meeting"))
+        parts.append(t.select("customer_id", ts=t[col]))
+    return ibis.union(*parts)
+
+
+def _data_end(tables: Tables, names: Sequence[str]) -> pd.Timestamp:
+    from churnml.tables import TIME_COLUMN
+
+    ends = [tables[n][TIME_COLUMN[n]].max().to_pyarrow().as_py() for n in names if n in tables]
+    return pd.Timestamp(max(e for e in ends if e is not None))
+
+
+def churn_labels(
+    tables: Tables | dict | str,
+    as_of: str | pd.Timestamp | Sequence[str | pd.Timestamp],
+    churn: Inactivity | Drop | Contractual | None = None,
+    config: Config | str | dict | None = None,
+) -> pd.DataFrame:
+    """Label every customer known at each as_of date.
+
+    Returns
+    -------
+    pandas.DataFrame
+        customer_id, as_of, status, churned. ``status`` is ``eligible``,
+        ``too_new`` (tenure below min_tenure_days), ``no_history`` (no
+        activity yet), ``already_churned`` (churned by this definition at
+        as_of), ``no_contract`` (contractual only) or ``incomplete`` (the
+        horizon runs past the data). ``churned`` is 0/1 for eligible rows and
+        missing otherwise.
+    """
+    cfg = load_config(config)
+    churn = churn or cfg.labels.churn
+    tables = load_tables(tables, cfg)
+    dates = month_starts(as_of, tables)
+    horizon = pd.Timedelta(days=churn.horizon_days)
+    snaps = ibis.memtable(pd.DataFrame({"as_of": dates, "until": [d + horizon for d in dates]}))
+    customers = tables["customers"]
+    spine = customers.cross_join(snaps).filter(customers.signup_date.isnull() | (customers.signup_date < snaps.as_of))
+    tenure_ok = spine.signup_date.isnull() | (spine.signup_date <= spine.as_of - ibis.interval(days=cfg.labels.min_tenure_days))
+    spine = spine.select("customer_id", "as_of", "until", tenure_ok=tenure_ok)
+
+    if isinstance(churn, Inactivity):
+        facts = _inactivity(tables, spine, churn)
+        end = _data_end(tables, list(ACTIVITY_SOURCES))
+    elif isinstance(churn, Drop):
+        facts = _drop(tables, spine, churn)
+        end = _data_end(tables, ["orders"])
+    else:
+        if "contracts" not in tables:
+            raise ValueError("the contractual churn definition needs a 'contracts' table; use Inactivity or Drop instead")
+        facts = _contractual(tables, spine)
+        end = _data_end(tables, ["contracts", "orders"])
+    status = (
+        ibis.cases(
+            (~facts.tenure_ok, "too_new"),
+            (facts.status != "eligible", facts.status),
+            (facts.until > ibis.literal(end + pd.Timedelta(microseconds=1)), "incomplete"),
+            else_="eligible",
+        )
+    )
+    frame = facts.select("customer_id", "as_of", status=status, churned=facts.churned).to_pandas()
+    frame["churned"] = frame.churned.where(frame.status == "eligible").astype("Int64")
+    frame["as_of"] = frame["as_of"].astype("datetime64[us]")
+    return frame.sort_values(["as_of", "customer_id"], kind="stable", ignore_index=True)
+
+
+def _inactivity(tables: Tables, spine: ir.Table, churn: Inactivity) -> ir.Table:
+    """Last event before D and before D + within_days, and the next event after that, in one window pass."""
+    events = _activity_events(tables)
+    within = ibis.interval(days=churn.within_days)
+    markers = ibis.union(
+        spine.select("customer_id", "as_of", ts="as_of", point=ibis.literal("now")),
+        spine.select("customer_id", "as_of", ts=spine.as_of + within, point=ibis.literal("end")),
+    )
+    stream = ibis.union(
+        events.select("customer_id", as_of=ibis.null("timestamp"), ts="ts", point=ibis.null("string"), ev="ts"),
+        markers.mutate(ev=ibis.null("timestamp")),
+    )
+    # markers sort before events stamped at the same instant: those belong to the future
+    order = [stream.ts, ibis.desc(stream.point.notnull())]
+    before = ibis.window(group_by="customer_id", order_by=order, rows=(None, -1))
+    after = ibis.window(group_by="customer_id", order_by=order, rows=(1, None))
+    seen = stream.mutate(last_before=stream.ev.max().over(before), next_after=stream.ev.min().over(after))
+    seen = seen.filter(seen.point.notnull())
+    wide = seen.group_by(["customer_id", "as_of"]).aggregate(
+        last_now=seen.last_before.max(where=seen.point == "now"),
+        last_end=seen.last_before.max(where=seen.point == "end"),
+        next_end=seen.next_after.max(where=seen.point == "end"),
+    )
+    j = spine.join(wide, ["customer_id", "as_of"])
+    gap = ibis.interval(days=churn.days)
+    status = ibis.cases(
+        (j.last_now.isnull(), "no_history"),
+        (j.last_now < j.as_of - gap, "already_churned"),
+        else_="eligible",
+    )
+    # the last activity before D + within is followed by `days` of silence
+    churned = (j.next_end.isnull() | (j.next_end >= j.last_end + gap)).cast("int64")
+    return j.select("customer_id", "as_of", "until", "tenure_ok", status=status, churned=churned)
+
+
+def _drop(tables: Tables, spine: ir.Table, churn: Drop) -> ir.Table:
+    """Spend before and after D from cumulative sums at three markers per snapshot."""
+    o = tables["orders"]
+    w = ibis.interval(days=churn.window_days)
+    marks = [
+        spine.select("customer_id", "as_of", ts=spine.as_of - w, point=ibis.literal("prev")),
+        spine.select("customer_id", "as_of", ts="as_of", point=ibis.literal("now")),
+        spine.select("customer_id", "as_of", ts="until", point=ibis.literal("next")),
+    ]
+    stream = ibis.union(
+        o.select("customer_id", as_of=ibis.null("timestamp"), ts="order_date", point=ibis.null("string"), amount=o.amount),
+        *[m.mutate(amount=ibis.literal(0.0)) for m in marks],
+    )
+    order = [stream.ts, ibis.desc(stream.point.notnull())]
+    spent = stream.mutate(cum=stream.amount.sum().over(ibis.window(group_by="customer_id", order_by=order, rows=(None, -1))))
+    spent = spent.filter(spent.point.notnull())
+    wide = spent.group_by(["customer_id", "as_of"]).aggregate(
+        **{p: spent.cum.fill_null(0.0).max(where=spent.point == p) for p in ("prev", "now", "next")}
+    )
+    j = spine.join(wide, ["customer_id", "as_of"])
+    before, after = j.now - j.prev, j.next - j.now
+    status = ibis.cases((before <= 0, "no_history"), else_="eligible")
+    return j.select("customer_id", "as_of", "until", "tenure_ok", status=status, churned=(after < churn.share * before).cast("int64"))
+
+
+def _contractual(tables: Tables, spine: ir.Table) -> ir.Table:
+    c = tables["contracts"]
+    j = spine.left_join(c, "customer_id")
+
+    def active_at(when: ir.TimestampValue) -> ir.BooleanValue:
+        return (j.start_date < when) & (j.end_date.isnull() | (j.end_date >= when)) & (j.cancelled_at.isnull() | (j.cancelled_at >= when))
+
+    flags = j.group_by([j.customer_id, j.as_of, j.until, j.tenure_ok]).aggregate(
+        now=active_at(j.as_of).fill_null(False).cast("int64").max(),
+        later=active_at(j.until).fill_null(False).cast("int64").max(),
+    )
+    status = ibis.cases((flags.now == 0, "no_contract"), else_="eligible")
+    return flags.select("customer_id", "as_of", "until", "tenure_ok", status=status, churned=(flags.later == 0).cast("int64"))
+
+
+def make_training_frame(
+    tables: Tables | dict | str,
+    as_of: str | pd.Timestamp | Sequence[str | pd.Timestamp],
+    churn: Inactivity | Drop | Contractual | None = None,
+    config: Config | str | dict | None = None,
+) -> pd.DataFrame:
+    """Indicators joined with labels for many monthly snapshots: eligible, complete rows only.
+
+    Returns
+    -------
+    pandas.DataFrame
+        customer_id, as_of, every indicator, and ``churned`` (int 0/1).
+        How many rows each status removed is logged.
+    """
+    cfg = load_config(config)
+    tables = load_tables(tables, cfg)
+    labels = churn_labels(tables, as_of, churn, cfg)
+    counts = labels.status.value_counts()
+    logger.info("snapshot rows by label status: %s", counts.to_dict())
+    keep = labels[labels.status == "eligible"][["customer_id", "as_of", "churned"]]
+    if keep.empty:
+        raise ValueError(
+            f"no eligible snapshot with a complete label (statuses: {counts.to_dict()}); "
+            "choose earlier as_of dates or a shorter horizon"
+        )
+    panel = build_indicators(tables, sorted(keep.as_of.unique()), cfg)
+    frame = panel.merge(keep, on=["customer_id", "as_of"], how="inner", validate="one_to_one")
+    frame["churned"] = frame.churned.astype("int64")
+    return frame

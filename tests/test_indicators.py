@@ -1,0 +1,195 @@
+import logging
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import churnml as cm
+from churnml.indicators import CATEGORIES, CAUSES, REGISTRY, build_indicators, list_indicators, month_starts
+from tests import golden_world as golden
+
+
+@pytest.fixture(scope="module")
+def golden_tables():
+    return cm.load_tables(golden.frames())
+
+
+@pytest.fixture(scope="module")
+def golden_panel(golden_tables):
+    return build_indicators(golden_tables, golden.AS_OF).set_index("customer_id")
+
+
+# ---- golden values, one per indicator
+
+
+def test_every_indicator_has_a_golden_value():
+    assert set(golden.EXPECTED) == set(REGISTRY)
+
+
+@pytest.mark.parametrize("name", list(REGISTRY))
+def test_golden_value(golden_panel, name):
+    for customer, expected in zip(("a", "b"), golden.EXPECTED[name], strict=True):
+        got = golden_panel.loc[customer, name]
+        if expected is None or (isinstance(expected, float) and math.isnan(expected)):
+            assert pd.isna(got), f"{name} for {customer}: expected missing, got {got}"
+        elif isinstance(expected, str):
+            assert got == expected
+        else:
+            assert got == pytest.approx(expected, rel=1e-9, abs=1e-9), f"{name} for {customer}"
+
+
+def test_one_row_per_known_customer_and_stable_schema(golden_panel):
+    assert golden_panel.index.tolist() == ["a", "b"]  # c signs up after as_of
+    numeric = [n for n, i in REGISTRY.items() if i.kind == "numeric"]
+    assert (golden_panel[numeric].dtypes == "float64").all()
+    assert list(golden_panel.columns) == ["as_of", *REGISTRY]
+
+
+# ---- the registry
+
+
+def test_registry_entries_are_complete():
+    table = list_indicators()
+    assert len(table) == len(REGISTRY) >= 40
+    for ind in REGISTRY.values():
+        assert ind.category in CATEGORIES and ind.description and ind.missing and ind.reason
+        assert ind.cause in CAUSES or ind.category == "profile"
+        assert set(ind.tables) <= set(cm.tables.SCHEMA)
+    # the documents' 20 indicators span every category
+    assert {i.category for i in REGISTRY.values()} == set(CATEGORIES)
+
+
+def test_reason_templates_fill_with_a_customers_numbers(golden_panel):
+    row = golden_panel.loc["a"].to_dict()
+    assert REGISTRY["payment_days_ratio"].reason.format(**row) == "invoices paid 5.0 times slower than before (15 days now)"
+    assert REGISTRY["complaints_3m"].reason.format(**row) == "3 complaints in the last 3 months"
+    for ind in REGISTRY.values():
+        ind.reason.format(**row)  # every template fills
+
+
+# ---- point in time
+
+
+def _plant_future(frames: dict[str, pd.DataFrame], as_of: pd.Timestamp) -> dict[str, pd.DataFrame]:
+    """Copy every table's rows to dates at and after as_of, and give open intervals future end dates."""
+    out = {}
+    time_cols = {"orders": ["order_date"], "invoices": ["issue_date", "due_date", "paid_date"], "activity": ["timestamp"],
+                 "tickets": ["opened_at", "first_response_at", "resolved_at"], "interactions": ["timestamp"], "surveys": ["survey_date"],
+                 "market_events": ["date"]}
+    for name, frame in frames.items():
+        frame = frame.copy()
+        if name in time_cols:
+            future = frame.sample(frac=0.3, random_state=1).copy()
+            first = future[time_cols[name][0]]
+            shift = (as_of - first.dt.normalize()) + pd.to_timedelta(np.arange(len(future)) % 40, unit="D")
+            for col in time_cols[name]:
+                future[col] = future[col] + shift
+            future.iloc[: len(future) // 4, future.columns.get_loc(time_cols[name][0])] = as_of  # exactly at the cutoff
+            for key in ("order_id", "invoice_id", "ticket_id"):
+                if key in future:
+                    frame[key] = frame[key].astype(str)
+                    future[key] = future[key].astype(str) + "-future"
+            frame = pd.concat([frame, future], ignore_index=True)
+        if name == "contacts":  # open intervals get end dates that lie after as_of
+            later = np.maximum(frame.start_date + pd.Timedelta(days=1), as_of + pd.Timedelta(days=10))
+            frame["end_date"] = frame.end_date.where(frame.end_date.notna() & (frame.end_date < as_of), later)
+        if name == "contracts":
+            active = (frame.start_date < as_of) & (frame.end_date >= as_of)
+            frame.loc[active & frame.cancelled_at.isna(), "cancelled_at"] = as_of + pd.Timedelta(days=5)
+        out[name] = frame
+    return out
+
+
+def test_rows_at_or_after_as_of_change_nothing():
+    frames, _ = cm.datasets.synthetic_frames(600, months=18, seed=21)
+    as_of = pd.Timestamp("2025-01-01")
+    # keep only the past, then plant a future
+    past = {}
+    for name, frame in frames.items():
+        col = cm.tables.TIME_COLUMN[name]
+        past[name] = frame if name in ("customers", "contacts", "contracts") else frame[frame[col] < as_of]
+    before = build_indicators(past, [as_of - pd.offsets.MonthBegin(1), as_of])
+    after = build_indicators(_plant_future(past, as_of), [as_of - pd.offsets.MonthBegin(1), as_of])
+    pd.testing.assert_frame_equal(before, after)
+
+
+def test_a_snapshot_never_sees_its_own_future():
+    """Indicators at an early as_of are the same whether later months exist or not."""
+    frames, _ = cm.datasets.synthetic_frames(400, months=18, seed=8)
+    early = pd.Timestamp("2024-10-01")
+    cut = {n: (f if n in ("customers", "contacts", "contracts") else f[f[cm.tables.TIME_COLUMN[n]] < early]) for n, f in frames.items()}
+    full = build_indicators(frames, [early, pd.Timestamp("2025-03-01")])
+    alone = build_indicators(cut, early)
+    pd.testing.assert_frame_equal(full[full.as_of == early].reset_index(drop=True), alone)
+
+
+# ---- missing data
+
+
+def test_short_history_gives_nan_not_a_fake_ratio(golden_panel):
+    b = golden_panel.loc["b"]
+    assert np.isnan(b.amount_ratio) and np.isnan(b.login_ratio) and b.amount_per_month_3m == 150.0
+
+
+def test_absent_tables_skip_their_indicators_with_one_line(caplog):
+    frames = golden.frames()
+    with caplog.at_level(logging.INFO, logger="churnml.indicators"):
+        panel = build_indicators({"orders": frames["orders"]}, golden.AS_OF)
+    only_orders = [n for n, i in REGISTRY.items() if set(i.tables) <= {"orders", "customers"} and i.name not in ("adverse_policy_events_3m", "competitor_promos_3m")]
+    assert set(panel.columns) == {"customer_id", "as_of", *only_orders}
+    skipped = [r for r in caplog.records if "absent: skipping" in r.message]
+    assert len(skipped) == len({t for i in REGISTRY.values() for t in i.tables} - {"orders", "customers"})
+    assert panel.set_index("customer_id").loc["a", "days_since_last_activity"] == 21.0
+
+
+def test_empty_optional_table_is_skipped(caplog):
+    frames = golden.frames()
+    frames["surveys"] = frames["surveys"].iloc[:0]
+    with caplog.at_level(logging.INFO, logger="churnml.indicators"):
+        panel = build_indicators(frames, golden.AS_OF)
+    assert "csat_3m" not in panel.columns
+    assert any("'surveys' is empty" in r.message for r in caplog.records)
+
+
+def test_only_setting_restricts_the_set_and_rejects_unknown_names(golden_tables):
+    panel = build_indicators(golden_tables, golden.AS_OF, {"indicators": {"only": ["amount_ratio", "complaints_3m"]}})
+    assert list(panel.columns) == ["customer_id", "as_of", "amount_ratio", "complaints_3m"]
+    with pytest.raises(cm.ConfigError, match="unknown indicator"):
+        cm.load_config({"indicators": {"only": ["amount_ratoi"]}})
+
+
+def test_windows_come_from_config(golden_tables):
+    wide = build_indicators(golden_tables, golden.AS_OF, {"indicators": {"recent_months": 1}}).set_index("customer_id")
+    assert wide.loc["a", "amount_per_month_3m"] == 40.0  # June only
+
+
+# ---- bad input
+
+
+@pytest.mark.parametrize(
+    ("as_of", "message"),
+    [
+        ("2024-07-15", "not the first day of a month"),
+        (["2024-07-01", "2024-07-01"], "duplicated"),
+        ("2020-01-01", "outside the data"),
+        ("2030-01-01", "outside the data"),
+        ("soon", "not a date"),
+        ([], "empty"),
+    ],
+)
+def test_bad_as_of_is_a_clear_error(golden_tables, as_of, message):
+    with pytest.raises(ValueError, match=message):
+        build_indicators(golden_tables, as_of)
+
+
+def test_unsorted_and_zone_aware_as_of_are_normalised(golden_tables):
+    assert month_starts(["2024-07-01", "2024-06-01"]) == [pd.Timestamp("2024-06-01"), pd.Timestamp("2024-07-01")]
+    assert month_starts(pd.Timestamp("2024-07-01", tz="UTC")) == [pd.Timestamp("2024-07-01")]
+
+
+def test_zone_aware_tables_give_the_same_indicators():
+    frames = golden.frames()
+    aware = {k: v.copy() for k, v in frames.items()}
+    aware["orders"]["order_date"] = aware["orders"].order_date.dt.tz_localize("UTC").dt.tz_convert("Asia/Shanghai")
+    pd.testing.assert_frame_equal(build_indicators(frames, golden.AS_OF), build_indicators(aware, golden.AS_OF))

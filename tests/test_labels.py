@@ -1,0 +1,124 @@
+import pandas as pd
+import pytest
+
+import churnml as cm
+from churnml.labels import PRESETS, Contractual, Drop, Inactivity, churn_labels, make_training_frame
+
+T = pd.Timestamp
+
+
+def _orders(rows):
+    frame = pd.DataFrame(rows, columns=["customer_id", "order_date", "amount"])
+    frame.insert(0, "order_id", range(len(frame)))
+    return frame
+
+
+@pytest.fixture
+def shop():
+    """Five customers of a shop, as_of 2024-07-01, Inactivity(days=60, within_days=30)."""
+    orders = _orders(
+        [
+            # a: keeps buying -> 0
+            ("a", T("2024-01-05"), 10.0), ("a", T("2024-06-20"), 10.0), ("a", T("2024-07-10"), 10.0), ("a", T("2024-08-20"), 10.0),
+            # b: last order 2024-07-15 (inside the 30 days), then silent for 60+ days -> 1
+            ("b", T("2024-01-05"), 10.0), ("b", T("2024-06-01"), 10.0), ("b", T("2024-07-15"), 10.0), ("b", T("2024-10-01"), 10.0),
+            # c: went silent on 2024-06-10 and stays silent -> 1 (inside the hesitation window)
+            ("c", T("2024-01-05"), 10.0), ("c", T("2024-06-10"), 10.0),
+            # d: silent since 2024-03-01: already churned at as_of (more than 60 days)
+            ("d", T("2024-01-05"), 10.0), ("d", T("2024-03-01"), 10.0),
+            # e: signed up two weeks ago
+            ("e", T("2024-06-17"), 10.0), ("e", T("2024-06-20"), 10.0),
+            # f: pauses 50 days after 2024-07-20, then returns: not churn
+            ("f", T("2024-01-05"), 10.0), ("f", T("2024-06-01"), 10.0), ("f", T("2024-07-20"), 10.0), ("f", T("2024-09-08"), 10.0),
+            # g: the only next order is stamped exactly at as_of + 30 days: outside the window, 60 days later it returns
+            ("g", T("2024-01-05"), 10.0), ("g", T("2024-06-25"), 10.0), ("g", T("2024-07-31"), 10.0),
+        ]
+    )
+    return {"orders": orders}
+
+
+def test_inactivity_labels_and_statuses(shop):
+    labels = churn_labels(shop, "2024-07-01", Inactivity(days=60, within_days=30)).set_index("customer_id")
+    assert labels.status.to_dict() == {
+        "a": "eligible", "b": "eligible", "c": "eligible", "d": "already_churned", "e": "too_new", "f": "eligible", "g": "eligible",
+    }
+    churned = labels.churned.dropna().astype(int).to_dict()
+    # g: last activity before 2024-07-31 is 2024-06-25; the 2024-07-31 order is 36 days later (< 60)
+    assert churned == {"a": 0, "b": 1, "c": 1, "f": 0, "g": 0}
+    assert labels.churned.isna().sum() == 2
+
+
+def test_labels_read_nothing_after_the_horizon(shop):
+    churn = Inactivity(days=60, within_days=30)
+    before = churn_labels(shop, "2024-07-01", churn)
+    late = _orders([("c", T("2024-07-01") + pd.Timedelta(days=churn.horizon_days + 1), 5.0)])
+    late["order_id"] = late.order_id + 1000
+    after = churn_labels({"orders": pd.concat([shop["orders"], late])}, "2024-07-01", churn)
+    pd.testing.assert_frame_equal(before, after)
+
+
+def test_incomplete_horizon_is_never_labelled(shop):
+    labels = churn_labels(shop, "2024-09-01", Inactivity(days=60, within_days=30))
+    assert set(labels.status) <= {"incomplete", "already_churned", "too_new"}
+    assert labels.churned.isna().all()
+
+
+def test_presets_and_bad_preset():
+    assert {k: Inactivity.preset(k).days for k in PRESETS} == {"fmcg": 90, "default": 180, "durable": 365}
+    assert Inactivity().days == 180 and Inactivity().horizon_days == 270
+    with pytest.raises(ValueError, match="unknown preset"):
+        Inactivity.preset("cars")
+
+
+def test_drop_label():
+    orders = _orders(
+        [
+            ("a", T("2024-01-01"), 0.0), ("a", T("2024-04-10"), 100.0), ("a", T("2024-07-10"), 20.0),  # 20 < 0.3 x 100 -> 1
+            ("b", T("2024-01-01"), 0.0), ("b", T("2024-04-10"), 100.0), ("b", T("2024-07-10"), 40.0),  # 40 >= 30 -> 0
+            ("c", T("2024-01-01"), 100.0), ("c", T("2024-07-10"), 40.0),  # nothing in the previous window
+            ("z", T("2024-12-30"), 1.0),
+        ]
+    )
+    labels = churn_labels({"orders": orders}, "2024-07-01", Drop(share=0.3, window_days=91)).set_index("customer_id")
+    assert labels.loc[["a", "b"], "churned"].tolist() == [1, 0]
+    assert labels.loc["c", "status"] == "no_history"
+
+
+def test_contractual_label():
+    orders = _orders([(c, T("2023-01-10"), 1.0) for c in "abcd"] + [("a", T("2025-01-10"), 1.0)])
+    contracts = pd.DataFrame(
+        [
+            ("a", T("2023-01-01"), T("2024-08-01"), pd.NaT),  # ends inside the horizon, renewed
+            ("a", T("2024-08-01"), T("2025-08-01"), pd.NaT),
+            ("b", T("2023-01-01"), T("2024-08-01"), pd.NaT),  # ends inside, not renewed -> 1
+            ("c", T("2023-01-01"), T("2025-01-01"), T("2024-07-20")),  # cancelled inside -> 1
+            ("d", T("2023-01-01"), T("2024-05-01"), pd.NaT),  # no contract at as_of
+        ],
+        columns=["customer_id", "start_date", "end_date", "cancelled_at"],
+    )
+    labels = churn_labels({"orders": orders, "contracts": contracts}, "2024-07-01", Contractual(horizon_days=90)).set_index("customer_id")
+    assert labels.churned.dropna().astype(int).to_dict() == {"a": 0, "b": 1, "c": 1}
+    assert labels.loc["d", "status"] == "no_contract"
+    with pytest.raises(ValueError, match="needs a 'contracts' table"):
+        churn_labels({"orders": orders}, "2024-07-01", Contractual())
+
+
+def test_churn_definition_from_config():
+    cfg = cm.load_config({"labels": {"churn": {"kind": "drop", "share": 0.5}}})
+    assert cfg.labels.churn == Drop(share=0.5)
+    with pytest.raises(cm.ConfigError, match="labels.churn"):
+        cm.load_config({"labels": {"churn": {"kind": "weather"}}})
+
+
+def test_training_frame_on_the_synthetic_world_matches_planted_churn():
+    tables, truth = cm.datasets.make_synthetic(1500, months=24, seed=31)
+    dates = [f"2025-{m:02d}-01" for m in range(1, 4)]
+    frame = make_training_frame(tables, dates, Inactivity(days=90, within_days=90))
+    assert frame.duplicated(["customer_id", "as_of"]).sum() == 0
+    assert set(frame.churned.unique()) == {0, 1}
+    assert {"amount_ratio", "complaints_3m"} <= set(frame.columns)
+    merged = frame.merge(truth, on="customer_id")
+    left_in_window = merged.churn_date.notna() & (merged.churn_date < merged.as_of + pd.Timedelta(days=90))
+    # every planted churner leaving in the window is labelled, and labels mostly mean planted churn
+    assert merged.loc[left_in_window & (merged.churn_date >= merged.as_of), "churned"].mean() > 0.95
+    assert left_in_window[merged.churned == 1].mean() > 0.9
