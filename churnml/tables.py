@@ -469,16 +469,19 @@ def from_pandas(frames: Mapping[str, pd.DataFrame], config: Config | str | Path 
     return _canonicalize(con, raw, cfg)
 
 
-def from_directory(path: str | Path, config: Config | str | Path | dict | None = None) -> Tables:
+def from_directory(path: str | Path, config: Config | str | Path | dict | None = None, *, con: Any = None) -> Tables:
     """Load tables from a directory holding ``<name>.parquet``, ``<name>.csv`` or ``<name>/*.parquet``.
 
-    Files are read lazily by DuckDB (out of core); nothing is loaded into pandas.
+    Files are read lazily (out of core) by ``con``, any Ibis backend that
+    reads Parquet: an in-process DuckDB by default, or e.g.
+    ``ibis.pyspark.connect(spark)`` to read them with Spark (set the Spark
+    session time zone to UTC). Nothing is loaded into pandas.
     """
     cfg = load_config(config)
     root = Path(path)
     if not root.is_dir():
         raise FileNotFoundError(f"table directory {root} does not exist")
-    con = _duckdb()
+    con = con or _duckdb()
     raw = {}
     for name, source in _source_names(cfg).items():
         if (root / f"{source}.parquet").is_file():
