@@ -7,13 +7,14 @@ How it works
    into *state deltas* for things that are open at a date (an overdue
    invoice adds +1 in the month after it fell due and -1 in the month after
    it was paid; the same for open tickets and active contracts).
-2. **Snapshots.** One marker row per (customer, as_of month) joins the
-   panel. Range windows over the month index, partitioned by customer,
-   give every window sum for every snapshot in one pass: the recent window
-   is months ``[m-3, m-1]``, the history window ``[m-15, m-4]``, lags are
-   single months. A snapshot at ``as_of`` (a month start) therefore sees
-   only facts stamped strictly before ``as_of``: a row stamped exactly at
-   ``as_of`` falls in month ``m`` and is outside every window.
+2. **Snapshots.** The panel is laid on a dense customer x month grid
+   (older months folded into one first row); one running total per measure
+   and row shifts give every window for every snapshot in one query: the
+   recent window is months ``[m-3, m-1]``, the history window
+   ``[m-15, m-4]``, lags are single months. A snapshot at ``as_of`` (a month
+   start, month ``m``) therefore sees only facts stamped strictly before
+   ``as_of``: a row stamped exactly at ``as_of`` falls in month ``m`` and is
+   outside every window.
 3. **Indicators** are small formulas over those window columns, declared
    once in :data:`REGISTRY` with their category, source tables, default
    churn cause, reason template and missing-data rule.
@@ -1070,30 +1071,12 @@ def build_indicators(
     snapshots = ibis.memtable(
         pd.DataFrame({"m": [_m(d) for d in dates], "as_of": dates, "as_of_epoch": [d.timestamp() for d in dates]})
     )
+    windowed = _windowed_panel(parts, tables["customers"], [_m(d) for d in dates], ctx.windows)
     customers = tables["customers"]
-    spine = (
-        customers.cross_join(snapshots)
-        .filter(customers.signup_date.isnull() | (customers.signup_date < snapshots.as_of))
-        .select("customer_id", "m", snap=ibis.literal(1.0))
-    )
-    union = [spine.select("customer_id", "m", "snap", **{k: ibis.null("float64") for k in measures})]
-    for _, part in parts:
-        cols = {k: (part[k].cast("float64") if k in part.columns else ibis.null("float64")) for k in measures}
-        union.append(part.select("customer_id", part.m.cast("int64").name("m"), snap=ibis.null("float64"), **cols))
-    panel = ibis.union(*union).group_by(["customer_id", "m"]).aggregate(
-        snap=ibis._.snap.max(), **{k: (ibis._[k].max() if k.endswith("_last") else ibis._[k].sum()) for k in measures}
-    )
-    by_customer = {"group_by": "customer_id", "order_by": "m"}
-    windows = {
-        name: (panel[w.measure].max() if w.agg == "max" else panel[w.measure].sum()).over(ibis.window(range=(w.lo, w.hi), **by_customer))
-        for name, w in ctx.windows.items()
-    }
-    first_seen = ibis.ifelse(panel.snap.isnull(), panel.m, ibis.null("int64")).min().over(ibis.window(range=(None, -1), **by_customer))
-    windowed = panel.mutate(first_seen=first_seen, **windows).filter(panel.snap == 1.0)
-
     rows = (
         windowed.join(snapshots, "m")
         .join(customers, "customer_id")
+        .filter(customers.signup_date.isnull() | (customers.signup_date < snapshots.as_of))
         .mutate(start_m=ibis.coalesce(_month(customers.signup_date), ibis._.first_seen))
     )
     if "market_events" in table_start:
@@ -1104,7 +1087,7 @@ def build_indicators(
         as_of=rows.as_of,
         **{ind.name: (ind.compute(out).cast("string") if ind.kind == "categorical" else ind.compute(out).cast("float64")) for ind in selected},
     )
-    frame = result.to_pandas()
+    frame = result.to_pyarrow().to_pandas()  # ibis' own pandas conversion is several times slower
     frame = frame.sort_values(["as_of", "customer_id"], kind="stable", ignore_index=True)
     frame["as_of"] = frame["as_of"].astype("datetime64[us]")
     for ind in selected:
@@ -1112,6 +1095,54 @@ def build_indicators(
         if ind.kind == "categorical":
             frame.loc[frame[ind.name].isin(["None", "nan"]), ind.name] = pd.NA
     return frame
+
+
+def _windowed_panel(parts: list[tuple[str, ir.Table]], customers: ir.Table, snapshot_months: list[int], windows: dict[str, _Win]) -> ir.Table:
+    """Every window for every (customer, snapshot month), from running totals over a dense monthly grid.
+
+    The grid holds every customer for every month from ``lower`` (the month
+    before the longest look-back of the earliest snapshot, which also
+    collects all older facts) to the last snapshot. On a dense grid a window
+    sum over months ``[m+lo, m+hi]`` is a difference of two shifted running
+    totals, and "latest before m" is a shifted running maximum: one running
+    window per measure plus cheap row shifts, instead of one range-framed
+    window per indicator (measured 2-3x faster on DuckDB).
+    """
+    measures = sorted({w.measure for w in windows.values()})
+    lookback = max([-w.lo for w in windows.values() if w.lo is not None] + [1])
+    lower, upper = min(snapshot_months) - lookback - 1, max(snapshot_months)
+    union = []
+    for _, part in parts:
+        cols = {k: (part[k].cast("float64") if k in part.columns else ibis.null("float64")) for k in measures}
+        union.append(part.select("customer_id", m=part.m.cast("int64"), **cols))
+    raw = ibis.union(*union)
+    first_seen = raw.group_by("customer_id").aggregate(first_m=raw.m.min())
+    raw = raw.filter(raw.m <= upper).mutate(m=ibis.greatest(raw.m, lower))
+    panel = raw.group_by(["customer_id", "m"]).aggregate(
+        **{k: (raw[k].max() if k.endswith("_last") else raw[k].sum()) for k in measures}
+    )
+    months = ibis.memtable(pd.DataFrame({"m": range(lower, upper + 1)}, dtype="int64"))
+    grid = customers.select("customer_id").cross_join(months).left_join(panel, ["customer_id", "m"])
+    by_customer = ibis.window(group_by="customer_id", order_by="m", rows=(None, 0))
+    running = grid.select(
+        "customer_id",
+        "m",
+        **{f"run_{k}": (grid[k].max() if k.endswith("_last") else grid[k].fill_null(0.0).sum()).over(by_customer) for k in measures},
+    )
+
+    def shifted(measure: str, months_back: int) -> ir.FloatingValue:
+        col = running[f"run_{measure}"]
+        return col if months_back == 0 else col.lag(months_back).over(ibis.window(group_by="customer_id", order_by="m"))
+
+    cols = {}
+    for name, w in windows.items():
+        if w.agg == "max" or w.lo is None:
+            cols[name] = shifted(w.measure, -w.hi)
+        else:
+            cols[name] = shifted(w.measure, -w.hi) - shifted(w.measure, -w.lo + 1)
+    at_snapshots = running.mutate(**cols).filter(running.m.isin(snapshot_months)).drop(*[f"run_{k}" for k in measures])
+    joined = at_snapshots.left_join(first_seen, "customer_id")
+    return joined.mutate(first_seen=ibis.ifelse(joined.first_m < joined.m, joined.first_m, ibis.null("int64"))).drop("first_m")
 
 
 def _table_starts(tables: Tables, names: Iterable[str]) -> dict[str, int]:
