@@ -5,8 +5,10 @@ gradient-boosted models, calibrated health scores, warning levels and churn
 causes, tracked in MLflow.
 """
 
-from churnml import datasets, tables
+from churnml import datasets, labels, tables
 from churnml.config import Config, ConfigError, load_config
+from churnml.indicators import build_indicators, list_indicators
+from churnml.labels import make_training_frame
 from churnml.tables import DataValidationError, Tables, load_tables
 
 __version__ = "0.1.0"
@@ -17,8 +19,12 @@ __all__ = [
     "DataValidationError",
     "Tables",
     "__version__",
+    "build_indicators",
     "datasets",
+    "labels",
+    "list_indicators",
     "load_config",
     "load_tables",
+    "make_training_frame",
     "tables",
 ]

@@ -33,6 +33,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import ibis
 import ibis.expr.types as ir
@@ -47,6 +48,7 @@ logger = logging.getLogger(__name__)
 
 DAY = 86_400.0
 EXACT = "decimal(38, 12)"  # running totals: exact sums with 12 decimals
+FRACTIONAL = {"o_amount", "t_resp_hours", "i_pay_days", "i_overdue_amount", "i_overdue_due", "s_csat_sum", "s_nps_sum", "c_end"}
 MONTH_DAYS = 30.4375
 CATEGORIES = ("activity", "consumption", "interaction", "risk", "service", "relationship", "market", "profile")
 CAUSES = ("price", "service", "needs_change")
@@ -1023,7 +1025,9 @@ def build_indicators(
     tables: Tables | dict | str,
     as_of: str | pd.Timestamp | Sequence[str | pd.Timestamp],
     config: Config | str | dict | None = None,
-) -> pd.DataFrame:
+    *,
+    path: str | Path | None = None,
+) -> pd.DataFrame | Path:
     """Compute every indicator whose tables are present, one row per (customer_id, as_of).
 
     Parameters
@@ -1035,10 +1039,13 @@ def build_indicators(
         its date. Unsorted dates are sorted; duplicates are an error.
     config : Config, path or dict, optional
         ``indicators`` settings (windows, thresholds, ``only``).
+    path : str or Path, optional
+        Write the result as one Parquet file there (by the engine, streaming,
+        atomically) instead of returning it: for panels larger than memory.
 
     Returns
     -------
-    pandas.DataFrame
+    pandas.DataFrame, or the Parquet path when ``path`` is given
         customer_id (str), as_of (datetime64), then the indicators in
         registry order: float64 for numeric ones, str for profile fields.
         Customers appear from the first snapshot after their start (signup,
@@ -1088,6 +1095,12 @@ def build_indicators(
         as_of=rows.as_of,
         **{ind.name: (ind.compute(out).cast("string") if ind.kind == "categorical" else ind.compute(out).cast("float64")) for ind in selected},
     )
+    if path is not None:
+        target = Path(path)
+        tmp = target.with_name(f".{target.name}.tmp")
+        result.order_by(["as_of", "customer_id"]).to_parquet(tmp)
+        tmp.replace(target)
+        return target
     frame = result.to_pyarrow().to_pandas()  # ibis' own pandas conversion is several times slower
     frame = frame.sort_values(["as_of", "customer_id"], kind="stable", ignore_index=True)
     frame["as_of"] = frame["as_of"].astype("datetime64[us]")
@@ -1113,6 +1126,7 @@ def _windowed_panel(parts: list[tuple[str, ir.Table]], customers: ir.Table, snap
     zero checks, and differently on each engine.
     """
     measures = sorted({w.measure for w in windows.values()})
+    parts = [(name, part) for name, part in parts if set(part.columns) & set(measures)]  # skip unread tables
     lookback = max([-w.lo for w in windows.values() if w.lo is not None] + [1])
     lower, upper = min(snapshot_months) - lookback - 1, max(snapshot_months)
     union = []
@@ -1120,10 +1134,9 @@ def _windowed_panel(parts: list[tuple[str, ir.Table]], customers: ir.Table, snap
         cols = {k: (part[k].cast("float64") if k in part.columns else ibis.null("float64")) for k in measures}
         union.append(part.select("customer_id", m=part.m.cast("int64"), **cols))
     raw = ibis.union(*union)
-    first_seen = raw.group_by("customer_id").aggregate(first_m=raw.m.min())
-    raw = raw.filter(raw.m <= upper).mutate(m=ibis.greatest(raw.m, lower))
+    raw = raw.filter(raw.m <= upper).mutate(m=ibis.greatest(raw.m, lower), first_m=raw.m)
     panel = raw.group_by(["customer_id", "m"]).aggregate(
-        **{k: (raw[k].max() if k.endswith("_last") else raw[k].sum()) for k in measures}
+        first_m=raw.first_m.min(), **{k: (raw[k].max() if k.endswith("_last") else raw[k].sum()) for k in measures}
     )
     months = ibis.memtable(pd.DataFrame({"m": range(lower, upper + 1)}, dtype="int64"))
     grid = customers.select("customer_id").cross_join(months).left_join(panel, ["customer_id", "m"])
@@ -1131,7 +1144,8 @@ def _windowed_panel(parts: list[tuple[str, ir.Table]], customers: ir.Table, snap
     running = grid.select(
         "customer_id",
         "m",
-        **{f"run_{k}": (grid[k].max() if k.endswith("_last") else grid[k].fill_null(0.0).cast(EXACT).sum()).over(by_customer) for k in measures},
+        run_first_m=grid.first_m.min().over(by_customer),
+        **{f"run_{k}": _running(grid[k], k).over(by_customer) for k in measures},
     )
 
     def shifted(measure: str, months_back: int) -> ir.FloatingValue:
@@ -1144,9 +1158,16 @@ def _windowed_panel(parts: list[tuple[str, ir.Table]], customers: ir.Table, snap
             cols[name] = shifted(w.measure, -w.hi).cast("float64")
         else:
             cols[name] = (shifted(w.measure, -w.hi) - shifted(w.measure, -w.lo + 1)).cast("float64")
-    at_snapshots = running.mutate(**cols).filter(running.m.isin(snapshot_months)).drop(*[f"run_{k}" for k in measures])
-    joined = at_snapshots.left_join(first_seen, "customer_id")
-    return joined.mutate(first_seen=ibis.ifelse(joined.first_m < joined.m, joined.first_m, ibis.null("int64"))).drop("first_m")
+    cols["first_seen"] = shifted("first_m", 1).cast("int64")  # first month with any record, before the snapshot
+    return running.mutate(**cols).filter(running.m.isin(snapshot_months)).drop("run_first_m", *[f"run_{k}" for k in measures])
+
+
+def _running(col: ir.Value, measure: str) -> ir.Value:
+    """Running total (or running maximum for time stamps) of one measure."""
+    if measure.endswith("_last"):
+        return col.max()
+    # counts are whole numbers, exact in float64; other sums run as exact decimals (see _windowed_panel)
+    return col.fill_null(0.0).cast(EXACT).sum() if measure in FRACTIONAL else col.fill_null(0.0).sum()
 
 
 def _table_starts(tables: Tables, names: Iterable[str]) -> dict[str, int]:
