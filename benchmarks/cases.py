@@ -52,5 +52,40 @@ def parquet_write_floor(rows: str) -> dict:
     return {"rows": n}
 
 
+@case
+def indicators_subset(engine: str, world: str, out: str) -> dict:
+    """The reference subset by one engine; the panel is written to ``out`` after timing, for the equality check."""
+    import time
+
+    from benchmarks import peers
+
+    fn = {"churnml": peers.churnml_subset, "pandas": peers.pandas_subset, "polars": peers.polars_subset, "floor": peers.duckdb_floor}[engine]
+    start = time.perf_counter()
+    panel = fn(Path(world), peers.snapshot_dates())
+    compute = time.perf_counter() - start
+    panel.to_parquet(out)
+    return {"compute_s": compute, "rows": len(panel)}
+
+
+@case
+def indicators_full(world: str, out: str, memory_limit: str) -> dict:
+    """Every default indicator, 12 snapshots, streamed to Parquet by DuckDB under a memory limit."""
+    import time
+
+    import ibis
+
+    import churnml as cm
+    from benchmarks import peers
+
+    con = ibis.duckdb.connect(memory_limit=memory_limit)
+    con.raw_sql("SET TimeZone = 'UTC'")
+    start = time.perf_counter()
+    tables = cm.tables.from_directory(world, con=con)
+    cm.build_indicators(tables, peers.snapshot_dates(), path=out)
+    compute = time.perf_counter() - start
+    raw_rows = sum(tables.report.rows_in.values())
+    return {"compute_s": compute, "raw_rows": raw_rows, "rows": pq.ParquetFile(out).metadata.num_rows, "columns": pq.ParquetFile(out).metadata.num_columns}
+
+
 if __name__ == "__main__":
     run_here(sys.argv[1], *sys.argv[2:])

@@ -19,6 +19,8 @@ from rich.table import Table
 
 from churnml import __version__
 from churnml.config import ConfigError, load_config
+from churnml.indicators import build_indicators
+from churnml.labels import make_training_frame
 from churnml.tables import DataValidationError, load_tables
 
 app = typer.Typer(
@@ -70,11 +72,27 @@ def demo(
     """Run the main job end to end on the bundled sample with the embedded defaults."""
     from churnml.datasets import load_sample
 
-    load_config(config)
+    cfg = load_config(config)
     console.print(f"churnml {__version__}: loading and validating the bundled sample")
     tables = load_sample()
     _print_tables(tables)
     console.print("[green]sample loaded and valid[/green]")
+
+    last = pd.Timestamp(tables["orders"].order_date.max().to_pyarrow().as_py())
+    score_date = last.normalize().replace(day=1) + pd.offsets.MonthBegin(1)
+    with console.status("building indicators and labels", spinner="dots"):
+        horizon = pd.Timedelta(days=cfg.labels.churn.horizon_days)
+        dates = list(pd.date_range(end=(last - horizon).normalize().replace(day=1), periods=6, freq="MS"))
+        training = make_training_frame(tables, dates, config=cfg)
+        current = build_indicators(tables, score_date, cfg)
+    view = Table(title=f"Training frame ({cfg.labels.churn.kind} churn, horizon {cfg.labels.churn.horizon_days} days)")
+    for col in ["as_of", "customers", "churned", "churn rate"]:
+        view.add_column(col, justify="left" if col == "as_of" else "right")
+    for as_of, group in training.groupby("as_of"):
+        view.add_row(str(as_of.date()), f"{len(group):,}", f"{group.churned.sum():,}", f"{group.churned.mean():.1%}")
+    console.print(view)
+    n_indicators = current.shape[1] - 2
+    console.print(f"indicators as of {score_date.date()}: {len(current):,} customers x {n_indicators} indicators")
 
 
 @app.command()
@@ -85,6 +103,21 @@ def validate(
     """Load and validate a directory of raw tables and print a summary."""
     tables = load_tables(path, load_config(config))
     _print_tables(tables)
+
+
+@app.command()
+def indicators(
+    path: Annotated[Path, typer.Argument(help="Directory of Parquet/CSV tables.")],
+    as_of: Annotated[list[str], typer.Option("--as-of", help="Month start (repeat for several snapshots).")],
+    out: Annotated[Path, typer.Option(help="Parquet file to write (one row per customer and as_of).")],
+    config: Annotated[Path | None, typer.Option(help="YAML configuration.")] = None,
+) -> None:
+    """Build point-in-time indicators for one or more as_of dates and write them as Parquet."""
+    cfg = load_config(config)
+    tables = load_tables(path, cfg)
+    with console.status(f"building indicators for {len(as_of)} snapshot(s)", spinner="dots"):
+        build_indicators(tables, as_of, cfg, path=out)
+    console.print(f"wrote {out}")
 
 
 @app.command()

@@ -42,7 +42,7 @@ import pandas as pd
 from churnml.config import Config, IndicatorSettings, load_config
 from churnml.tables import Tables, load_tables
 
-__all__ = ["REGISTRY", "Indicator", "build_indicators", "list_indicators", "month_starts"]
+__all__ = ["REGISTRY", "Indicator", "build_indicators", "indicators_markdown", "list_indicators", "month_starts"]
 
 logger = logging.getLogger(__name__)
 
@@ -140,6 +140,14 @@ def list_indicators() -> pd.DataFrame:
             for i in REGISTRY.values()
         ]
     )
+
+
+def indicators_markdown() -> str:
+    """The registry as a Markdown table (used by the README; a test keeps them equal)."""
+    lines = ["| indicator | category | tables | default cause | what it measures | missing when |", "|---|---|---|---|---|---|"]
+    for i in REGISTRY.values():
+        lines.append(f"| `{i.name}` | {i.category} | {', '.join(i.tables)} | {i.cause or '-'} | {i.description} | {i.missing} |")
+    return "\n".join(lines)
 
 
 # --------------------------------------------------------------------------
@@ -931,12 +939,16 @@ def _contract_end(ctx: _Ctx):
     return (n > 0).ifelse((ctx.state("c_end") / n - ctx.as_of) / DAY / MONTH_DAYS, ibis.null("float64"))
 
 
-for _field in ("industry", "segment", "region"):
-    indicator(
-        _field, "profile", ["customers"], None, f"{_field}: {{{_field}}}", "Null when unknown.",
-        higher_is_riskier=None, kind="categorical",
-    )((lambda f: lambda ctx: ctx.column(f))(_field))
-    REGISTRY[_field] = REGISTRY[_field].__class__(**{**REGISTRY[_field].__dict__, "description": f"Customer {_field} (profile)."})
+def _profile_field(name: str) -> None:
+    def column(ctx: _Ctx) -> ir.Value:
+        return ctx.column(name)
+
+    column.__doc__ = f"Customer {name} (profile field)."
+    indicator(name, "profile", ["customers"], None, f"{name}: {{{name}}}", "Null when unknown.", higher_is_riskier=None, kind="categorical")(column)
+
+
+for _name in ("industry", "segment", "region"):
+    _profile_field(_name)
 
 
 # --------------------------------------------------------------------------

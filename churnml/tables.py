@@ -288,6 +288,9 @@ class Issue:
     action: str
 
     def message(self) -> str:
+        if self.check == "missing_column":
+            what = f"table '{self.table}'" + (" is missing" if self.column == "*" else f" has no column '{self.column}'")
+            return f"{what}: {self.expected}"
         shown = ", ".join(self.examples)
         return (
             f"table '{self.table}', column '{self.column}': {self.count} row(s) {self.expected} "
@@ -491,20 +494,10 @@ def from_directory(path: str | Path, config: Config | str | Path | dict | None =
         elif (root / f"{source}.csv").is_file():
             raw[name] = con.read_csv(root / f"{source}.csv", table_name=f"raw_{name}")
     if "orders" not in raw:
-        found = sorted(p.name for p in root.iterdir())
-        raise DataValidationError(
-            [
-                Issue(
-                    "missing_column",
-                    "orders",
-                    "*",
-                    1,
-                    tuple(found[:MAX_EXAMPLES]),
-                    f"expected: a file {_source_names(cfg)['orders']}.parquet, .csv or a folder of parquet parts in {root}",
-                    "error",
-                )
-            ]
-        )
+        found = sorted(p.name for p in root.iterdir())[:10]
+        source = _source_names(cfg)["orders"]
+        expected = f"no {source}.parquet, {source}.csv or {source}/*.parquet in {root} (found: {found})"
+        raise DataValidationError([Issue("missing_column", "orders", "*", 1, (), expected, "error")])
     return _canonicalize(con, raw, cfg)
 
 
@@ -533,7 +526,7 @@ def from_ibis(source: Any, config: Config | str | Path | dict | None = None) -> 
 
 
 def _missing_orders() -> Issue:
-    return Issue("missing_column", "orders", "*", 1, (), "expected: an 'orders' table (the only required table)", "error")
+    return Issue("missing_column", "orders", "*", 1, (), "the 'orders' table is required and was not found", "error")
 
 
 def _reject_unknown(frames: Mapping[str, Any], cfg: Config) -> None:
@@ -578,26 +571,19 @@ def _canonicalize(con: Any, raw: dict[str, ir.Table], cfg: Config) -> Tables:
         mapping = cfg.tables[name].columns if name in cfg.tables else {}
         have = set(t.columns)
         rename = {canon: user for canon, user in mapping.items() if user in have}
+        present = f"columns present: {sorted(have)[:20]}"
         for canon, user in mapping.items():
             if user not in have and canon in spec.required_columns:
-                missing.append(
-                    Issue("missing_column", name, canon, 1, (f"mapped from {user!r}",), f"expected column {user!r} (mapped to {canon!r}); columns present: {sorted(have)[:20]}", "error")
-                )
+                expected = f"expected column {user!r} (mapped to {canon!r}); {present}"
+                missing.append(Issue("missing_column", name, canon, 1, (), expected, "error"))
         t = t.rename(rename) if rename else t
         for canon in spec.required_columns:
             if canon not in t.columns and canon not in mapping:
-                missing.append(
-                    Issue(
-                        "missing_column",
-                        name,
-                        canon,
-                        1,
-                        tuple(sorted(t.columns)[:MAX_EXAMPLES]),
-                        f"expected required column '{canon}' ({spec.column(canon).dtype}); "
-                        f"map yours with tables.{name}.columns.{canon} in the config. Columns present",
-                        "error",
-                    )
+                expected = (
+                    f"it is required ({spec.column(canon).dtype}); map yours with "
+                    f"tables.{name}.columns.{canon} in the config; {present}"
                 )
+                missing.append(Issue("missing_column", name, canon, 1, (), expected, "error"))
         renamed[name] = t
     if missing:
         raise DataValidationError(missing)

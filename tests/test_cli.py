@@ -13,9 +13,10 @@ def test_demo_runs_on_the_bundled_sample(tmp_path):
     out = churnml("demo", cwd=tmp_path)
     assert out.returncode == 0, out.stderr
     assert "orders" in out.stdout and "sample loaded and valid" in out.stdout
+    assert "Training frame" in out.stdout and "indicators as of 2026-01-01: 2,500 customers" in out.stdout
 
 
-@pytest.mark.parametrize("command", ["demo", "validate", "generate"])
+@pytest.mark.parametrize("command", ["demo", "validate", "generate", "indicators"])
 def test_every_command_has_help(command):
     out = churnml(command, "--help")
     assert out.returncode == 0 and "Usage" in out.stdout
@@ -42,6 +43,17 @@ def test_generate_then_validate(tmp_path):
     out = churnml("validate", str(tmp_path / "world"))
     assert out.returncode == 0, out.stderr
     assert "market_events" in out.stdout
+
+
+def test_indicators_command_writes_parquet(tmp_path):
+    from churnml.datasets import SAMPLE_DIR
+
+    out = churnml("indicators", str(SAMPLE_DIR), "--as-of", "2025-06-01", "--as-of", "2025-07-01", "--out", str(tmp_path / "p.parquet"))
+    assert out.returncode == 0, out.stderr
+    panel = pd.read_parquet(tmp_path / "p.parquet")
+    assert panel.as_of.nunique() == 2 and not panel.duplicated(["customer_id", "as_of"]).any()
+    bad = churnml("indicators", str(SAMPLE_DIR), "--as-of", "2025-06-15", "--out", str(tmp_path / "q.parquet"))
+    assert bad.returncode == 1 and "not the first day of a month" in bad.stderr and not (tmp_path / "q.parquet").exists()
 
 
 def test_usage_error_exits_non_zero():

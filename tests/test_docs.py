@@ -19,3 +19,10 @@ def test_readme_quick_start_has_exactly_two_commands_and_ci_runs_the_test_one():
 def test_readme_contract_table_is_generated_from_the_schema():
     table = re.search(r"<!-- contract:start -->\n(.*?)\n<!-- contract:end -->", README, re.S).group(1)
     assert table.strip() == contract_markdown()
+
+
+def test_readme_indicator_table_is_generated_from_the_registry():
+    from churnml.indicators import indicators_markdown
+
+    table = re.search(r"<!-- indicators:start -->\n(.*?)\n<!-- indicators:end -->", README, re.S).group(1)
+    assert table.strip() == indicators_markdown()
