@@ -40,7 +40,7 @@ import ibis.expr.types as ir
 import pandas as pd
 
 from churnml.config import Config, IndicatorSettings, load_config
-from churnml.tables import Tables, load_tables
+from churnml.tables import TIME_COLUMN, Tables, load_tables
 
 __all__ = ["REGISTRY", "Indicator", "build_indicators", "indicators_markdown", "list_indicators", "month_starts"]
 
@@ -1184,8 +1184,6 @@ def _running(col: ir.Value, measure: str) -> ir.Value:
 
 def _table_starts(tables: Tables, names: Iterable[str]) -> dict[str, int]:
     """First month with data per table (history before it is unobserved, not zero)."""
-    from churnml.tables import TIME_COLUMN
-
     starts = {}
     for name in sorted(set(names) | ({"market_events"} & set(tables))):
         first = tables[name][TIME_COLUMN[name]].min().to_pyarrow().as_py()

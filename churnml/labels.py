@@ -30,7 +30,7 @@ import pandas as pd
 
 from churnml.config import PRESETS, ChurnDefinition, Config, Contractual, Drop, Inactivity, load_config
 from churnml.indicators import build_indicators, month_starts
-from churnml.tables import Tables, load_tables
+from churnml.tables import TIME_COLUMN, Tables, load_tables
 
 __all__ = ["PRESETS", "ChurnDefinition", "Contractual", "Drop", "Inactivity", "churn_labels", "make_training_frame"]
 
@@ -59,8 +59,6 @@ def _activity_events(tables: Tables) -> ir.Table:
 
 
 def _data_end(tables: Tables, names: Sequence[str]) -> pd.Timestamp:
-    from churnml.tables import TIME_COLUMN
-
     ends = [tables[n][TIME_COLUMN[n]].max().to_pyarrow().as_py() for n in names if n in tables]
     return pd.Timestamp(max(e for e in ends if e is not None))
 
