@@ -124,7 +124,7 @@ def indicators(scale: int, runs: int = 3) -> list[str]:
                 try:
                     got = [run_isolated("indicators_subset", engine, world, out) for _ in range(n_runs)]
                 except RuntimeError as exc:  # e.g. killed for memory: report it, keep the suite going
-                    lines.append(f"| {n:,} | {engine} | {n_runs} | did not finish: {str(exc).splitlines()[-1][:80]} | | | | |")
+                    results[engine] = {"failed": str(exc).splitlines()[-1][:80]}
                     continue
                 results[engine] = {
                     "wall": statistics.median(g["compute_s"] for g in got),
@@ -132,8 +132,9 @@ def indicators(scale: int, runs: int = 3) -> list[str]:
                     "same": "(floor)" if engine == "floor" else ("reference" if engine == "churnml" else _same_panel(Path(tmp) / f"churnml_{n}.parquet", out)),
                 }
             for engine, r in results.items():
-                if "floor" not in results or "churnml" not in results:
-                    break
+                if "failed" in r or "failed" in results["floor"] or "failed" in results["churnml"]:
+                    lines.append(f"| {n:,} | {engine} | {n_runs} | did not finish: {r.get('failed', 'reference failed')} | | | | |")
+                    continue
                 lines.append(
                     f"| {n:,} | {engine} | {n_runs} | {r['wall']:.1f} | {r['peak']:.2f} | {r['wall'] / results['floor']['wall']:.1f}x | "
                     f"{r['wall'] / results['churnml']['wall']:.2f}x | {r['same']} |"

@@ -37,5 +37,6 @@ def run_isolated(name: str, *args: str) -> dict:
         check=False,
     )
     if out.returncode != 0:
-        raise RuntimeError(f"benchmark case {name}{args} failed:\n{out.stderr[-3000:]}")
+        why = "killed by signal 9 (out of memory?)" if out.returncode == -9 else f"exit code {out.returncode}"
+        raise RuntimeError(f"benchmark case {name}{args} failed: {why}\n{out.stderr[-3000:]}\n{why}")
     return json.loads(out.stdout.strip().splitlines()[-1])

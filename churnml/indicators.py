@@ -1086,7 +1086,6 @@ def build_indicators(
     ctx = _Ctx(s, table_start)
     for ind in selected:
         ind.compute(ctx)  # collect the windows
-    measures = sorted({w.measure for w in ctx.windows.values()})
 
     snapshots = ibis.memtable(
         pd.DataFrame({"m": [_m(d) for d in dates], "as_of": dates, "as_of_epoch": [d.timestamp() for d in dates]})
