@@ -419,7 +419,7 @@ def _chunk(rng, n, offset, edges_s, market, churn_rate, mix, false_alarm_rate):
 
     # ---- tickets
     parts = []
-    for k, (category, rate) in enumerate(
+    for k, (_, rate) in enumerate(
         (
             ("complaint", (0.04 + 0.03 * segment[:, None]) + 1.1 * service_s + 0.15 * price_s),
             ("price", 0.02 + 0.6 * price_s),
@@ -458,7 +458,7 @@ def _chunk(rng, n, offset, edges_s, market, churn_rate, mix, false_alarm_rate):
         ("event_attended", "event", 0.2 * np.sqrt(seg_scale)[:, None] * (1 - 0.9 * needs_s), False),
         ("feedback", "email", 0.2 * responder[:, None] * (1 - 0.9 * service_s), False),
     )
-    for k, (kind, channel, rate, executive) in enumerate(specs):
+    for k, (_, _, rate, _) in enumerate(specs):
         ic_, im_, it_ = _poisson_events(rng, rate * active, win_start, win_len)
         parts.append((ic_, im_, it_, np.full(ic_.size, k)))
     xc, xm, xt, xk = (np.concatenate(x) for x in zip(*parts, strict=True))
