@@ -122,3 +122,11 @@ def test_training_frame_on_the_synthetic_world_matches_planted_churn():
     # every planted churner leaving in the window is labelled, and labels mostly mean planted churn
     assert merged.loc[left_in_window & (merged.churn_date >= merged.as_of), "churned"].mean() > 0.95
     assert left_in_window[merged.churned == 1].mean() > 0.9
+
+
+def test_training_frame_from_an_order_log_only():
+    tables, _ = cm.datasets.make_synthetic(800, months=24, seed=44, tables=("orders",))
+    frame = make_training_frame(tables, ["2024-11-01", "2024-12-01"], Inactivity(days=90, within_days=60))
+    assert {"amount_ratio", "days_since_last_activity", "tenure_months"} <= set(frame.columns)
+    assert "complaints_3m" not in frame.columns
+    assert frame.churned.isin([0, 1]).all() and 0 < frame.churned.mean() < 0.5
