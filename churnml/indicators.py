@@ -174,9 +174,10 @@ def _panel_parts(tables: Tables, s: IndicatorSettings) -> list[tuple[str, ir.Tab
         (
             "orders",
             o.group_by(["customer_id", _month(o.order_date)]).aggregate(
-                o_n=o.count(),
+                # distinct orders: an order log may hold one row per order line
+                o_n=o.order_id.nunique(),
                 o_amount=o.amount.sum(),
-                o_disc_n=_count(o.discount > 0),
+                o_disc_n=o.order_id.nunique(where=o.discount > 0),
                 o_last=_epoch(o.order_date).max(),
             ),
         )

@@ -69,6 +69,7 @@ class TableSpec:
     # (earlier, later) pairs: ``later`` may not be before ``earlier``
     date_order: tuple[tuple[str, str], ...] = ()
     has_customer: bool = True
+    key_is_unique: bool = True  # False: the key names rows in messages but may repeat
 
     @property
     def column_names(self) -> tuple[str, ...]:
@@ -95,7 +96,7 @@ SCHEMA: dict[str, TableSpec] = {
             "orders",
             "One row per order (or order line). The only required table.",
             (
-                _c("order_id", "string", True, "Order identifier, unique."),
+                _c("order_id", "string", True, "Order identifier; rows sharing one are lines of one order."),
                 _CUSTOMER,
                 _c("order_date", "timestamp", True, "When the order was placed."),
                 _c(
@@ -111,6 +112,7 @@ SCHEMA: dict[str, TableSpec] = {
                 _c("quantity", "float64", False, "Units ordered.", non_negative=True),
             ),
             primary_key=("order_id",),
+            key_is_unique=False,  # order logs often hold one row per order line
             required=True,
         ),
         TableSpec(
@@ -717,7 +719,7 @@ def _cast_and_check(t: ir.Table, spec: TableSpec, values: dict[str, dict[str, st
         if action == "drop":
             drop = bad if drop is None else (drop | bad)
 
-    for key in [spec.primary_key] if spec.primary_key else []:
+    for key in [spec.primary_key] if spec.primary_key and spec.key_is_unique else []:
         if not all(k in t.columns for k in key):
             continue
         dupes = typed.group_by(list(key)).aggregate(dup_rows=typed.count()).filter(lambda d: d.dup_rows > 1)

@@ -23,12 +23,12 @@ def test_every_command_has_help(command):
 
 
 def test_bad_input_is_one_clear_line_without_traceback(tmp_path):
-    pd.DataFrame({"order_id": [1, 1], "customer_id": ["a", "b"], "order_date": ["2024-01-01", "2024-01-02"], "amount": [1.0, 2.0]}).to_parquet(
+    pd.DataFrame({"order_id": [1, 2], "customer_id": ["a", "b"], "order_date": ["2024-01-01", "2024-13-02"], "amount": [1.0, 2.0]}).to_parquet(
         tmp_path / "orders.parquet"
     )
     out = churnml("validate", str(tmp_path))
     assert out.returncode == 1
-    assert "table 'orders', column 'order_id'" in out.stderr
+    assert "table 'orders', column 'order_date': 1 row(s) could not be read as timestamp" in out.stderr
     assert "Traceback" not in out.stderr
     verbose = churnml("--verbose", "validate", str(tmp_path))
     assert verbose.returncode == 1 and "Traceback" in verbose.stderr

@@ -46,6 +46,16 @@ def test_one_row_per_known_customer_and_stable_schema(golden_panel):
     assert list(golden_panel.columns) == ["as_of", *REGISTRY]
 
 
+def test_order_lines_count_as_one_order(golden_panel):
+    frames = golden.frames()
+    orders = frames["orders"]
+    line = orders[(orders.customer_id == "a") & (orders.order_date == pd.Timestamp("2024-04-20"))].assign(amount=0.0, discount=0.0)
+    frames["orders"] = pd.concat([orders, line], ignore_index=True)  # a second, free line of the same order
+    panel = build_indicators(frames, golden.AS_OF).set_index("customer_id")
+    for name in ("order_freq_ratio", "discount_share_3m", "amount_ratio", "order_value_ratio"):
+        assert panel.loc["a", name] == pytest.approx(golden_panel.loc["a", name]), name
+
+
 # ---- the registry
 
 

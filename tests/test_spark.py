@@ -49,8 +49,12 @@ def test_indicators_on_spark_equal_duckdb_on_the_bundled_sample(spark):
 
 
 def test_validation_errors_are_the_same_on_spark(spark, tmp_path):
-    pd.DataFrame({"order_id": [1, 1], "customer_id": ["a", "b"], "order_date": pd.to_datetime(["2024-01-01", "2024-02-01"]), "amount": [1.0, -2.0]}).to_parquet(
-        tmp_path / "orders.parquet"
-    )
-    with pytest.raises(cm.DataValidationError, match="table 'orders', column 'order_id': 2 row\\(s\\) share a primary key"):
+    when = pd.to_datetime(["2024-01-01", "2024-02-01"])
+    pd.DataFrame({"order_id": [1, 2], "customer_id": ["a", "b"], "order_date": when, "amount": [1.0, 2.0]}).to_parquet(tmp_path / "orders.parquet")
+    invoices = {"invoice_id": ["i1", "i1"], "customer_id": ["a", "b"], "issue_date": when, "amount": [1.0, -2.0]}
+    pd.DataFrame(invoices).to_parquet(tmp_path / "invoices.parquet")
+    with pytest.raises(cm.DataValidationError) as err:
         cm.tables.from_directory(tmp_path, con=ibis.pyspark.connect(spark))
+    message = str(err.value)
+    assert "table 'invoices', column 'invoice_id': 2 row(s) share a primary key" in message
+    assert "table 'invoices', column 'amount': 1 row(s) are negative" in message
