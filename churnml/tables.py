@@ -594,14 +594,12 @@ def _canonicalize(con: Any, raw: dict[str, ir.Table], cfg: Config) -> Tables:
     out: dict[str, ir.Table] = {}
     for name, t in renamed.items():
         spec = SCHEMA[name]
-        report.rows_in[name] = int(t.count().to_pyarrow().as_py())
+        values = cfg.tables[name].values if name in cfg.tables else {}
+        out[name], issues, report.rows_in[name] = _cast_and_check(t, spec, values, cfg)
         if report.rows_in[name] == 0 and spec.required:
             raise DataValidationError(
                 [Issue("null_value", name, "*", 0, (), "expected at least one row: the table is empty", "error")]
             )
-        values = cfg.tables[name].values if name in cfg.tables else {}
-        t, issues = _cast_and_check(t, spec, values, cfg)
-        out[name] = t
         report.issues.extend(issues)
 
     # 3. Rows that reference customers the customers table does not know.
@@ -637,10 +635,10 @@ def _canonicalize(con: Any, raw: dict[str, ir.Table], cfg: Config) -> Tables:
             logger.warning("%s -> %s", issue.message(), "rows dropped" if issue.action == "drop" else "kept")
     if report.errors:
         raise DataValidationError(report.errors)
-    for name, t in out.items():
-        report.rows_out[name] = int(t.count().to_pyarrow().as_py()) if name in report.rows_in else 0
-        if name not in report.rows_in:
-            report.rows_in[name] = report.rows_out[name]
+    changed = {i.table for i in report.issues if i.action == "drop"} | set(report.derived)
+    for name, t in out.items():  # count again only where rows were dropped or derived
+        report.rows_out[name] = int(t.count().to_pyarrow().as_py()) if name in changed else report.rows_in[name]
+        report.rows_in.setdefault(name, report.rows_out[name])
     for name, n in report.dropped.items():
         logger.warning("table '%s': %d of %d rows excluded by validation", name, n, report.rows_in[name])
     return Tables(con, out, report)
@@ -668,8 +666,8 @@ def _cast(col: ir.Column, dtype: str) -> ir.Column:
     return col.try_cast(target)
 
 
-def _cast_and_check(t: ir.Table, spec: TableSpec, values: dict[str, dict[str, str]], cfg: Config) -> tuple[ir.Table, list[Issue]]:
-    """Return the canonical table and the issues found in it."""
+def _cast_and_check(t: ir.Table, spec: TableSpec, values: dict[str, dict[str, str]], cfg: Config) -> tuple[ir.Table, list[Issue], int]:
+    """Return the canonical table, the issues found in it and its row count."""
     actions = cfg.validation
     present = [c for c in spec.columns if c.name in t.columns]
     cast = {}
@@ -703,9 +701,10 @@ def _cast_and_check(t: ir.Table, spec: TableSpec, values: dict[str, dict[str, st
             checks.append(("date_order", later, typed[later] < typed[earlier], f"are before {earlier}", actions.date_order))
 
     issues: list[Issue] = []
-    if checks:
-        counts = typed.aggregate(**{f"c{i}": chk[2].fill_null(False).cast("int64").sum() for i, chk in enumerate(checks)})
-        counts = counts.to_pandas().iloc[0]
+    # one scan counts the rows and every check's failures
+    counts = typed.aggregate(
+        rows=typed.count(), **{f"c{i}": chk[2].fill_null(False).cast("int64").sum() for i, chk in enumerate(checks)}
+    ).to_pandas().iloc[0]
     drop = None
     for i, (check, column, bad, expected, action) in enumerate(checks):
         n = int(counts[f"c{i}"] or 0)
@@ -736,4 +735,4 @@ def _cast_and_check(t: ir.Table, spec: TableSpec, values: dict[str, dict[str, st
 
     if drop is not None:
         typed = typed.filter(~drop)
-    return typed.select(*spec.column_names), issues
+    return typed.select(*spec.column_names), issues, int(counts["rows"])
