@@ -675,6 +675,8 @@ def _cast_and_check(t: ir.Table, spec: TableSpec, values: dict[str, dict[str, st
         expr = t[col.name]
         if col.name in values and values[col.name]:
             expr = expr.cast("string").substitute(values[col.name])
+        if col.allowed:  # 'Complaint ' and 'complaint' are the same category
+            expr = expr.cast("string").strip().lower()
         cast[col.name] = _cast(expr, col.dtype)
     # Optional columns absent from the input become typed nulls so that
     # downstream code sees one schema.

@@ -146,6 +146,13 @@ def test_unknown_category_is_a_counted_warning(tiny_frames, quiet_logs):
     assert "Beschwerde" in quiet_logs.text
 
 
+def test_category_values_match_case_insensitively(tiny_frames):
+    tiny_frames["tickets"]["category"] = ["Complaint ", "CONSULTATION"]
+    tables = from_pandas(tiny_frames)
+    assert tables.report.issues == []
+    assert sorted(tables.to_pandas("tickets").category) == ["complaint", "consultation"]
+
+
 # ---- configurable actions: nothing is dropped silently
 
 
