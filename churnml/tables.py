@@ -676,7 +676,9 @@ def _cast_and_check(t: ir.Table, spec: TableSpec, values: dict[str, dict[str, st
         if col.name in values and values[col.name]:
             expr = expr.cast("string").substitute(values[col.name])
         if col.allowed:  # 'Complaint ' and 'complaint' are the same category
-            expr = expr.cast("string").strip().lower()
+            # a regex, not strip(): Ibis 12 compiles strip() on Spark to TRIM(' \t\n\r\v\f' FROM x),
+            # which Spark reads as "trim the letter f" ('feedback' -> 'eedback')
+            expr = expr.cast("string").re_replace(r"^\s+|\s+$", "").lower()
         cast[col.name] = _cast(expr, col.dtype)
     # Optional columns absent from the input become typed nulls so that
     # downstream code sees one schema.
