@@ -398,6 +398,14 @@ class _Ctx:
         """Recent monthly rate / history monthly rate; NaN without enough history or a zero history."""
         return _div(self.recent_rate(measure, table), self.history_rate(measure, table))
 
+    def recent_mean(self, total: str, count: str) -> ir.FloatingValue:
+        """Per-event mean in the recent window (``total / count``); NaN without events."""
+        return _div(self.recent(total), self.recent(count))
+
+    def history_mean(self, total: str, count: str) -> ir.FloatingValue:
+        """Per-event mean in the history window; NaN without events."""
+        return _div(self.history(total), self.history(count))
+
     def rate_change(self, measure: str, table: str) -> ir.FloatingValue:
         """Recent monthly rate minus history monthly rate (for sparse counts, where ratios explode)."""
         return self.recent_rate(measure, table) - self.history_rate(measure, table)
@@ -531,7 +539,7 @@ def _freq_ratio(ctx: _Ctx):
 )
 def _value_ratio(ctx: _Ctx):
     """Average order value, recent vs history: below 1 when spend falls faster than order frequency."""
-    return _div(_div(ctx.recent("o_amount"), ctx.recent("o_n")), _div(ctx.history("o_amount"), ctx.history("o_n")))
+    return _div(ctx.recent_mean("o_amount", "o_n"), ctx.history_mean("o_amount", "o_n"))
 
 
 def _lags(ctx: _Ctx, measure: str, n: int) -> list[ir.FloatingValue]:
@@ -615,7 +623,7 @@ def _amount_trend(ctx: _Ctx):
 )
 def _discount_share(ctx: _Ctx):
     """Share of recent orders with a discount (discount dependence)."""
-    return _div(ctx.recent("o_disc_n"), ctx.recent("o_n"))
+    return ctx.recent_mean("o_disc_n", "o_n")
 
 
 @indicator(
@@ -625,7 +633,7 @@ def _discount_share(ctx: _Ctx):
 )
 def _discount_change(ctx: _Ctx):
     """Share of orders with a discount, recent minus history."""
-    return _div(ctx.recent("o_disc_n"), ctx.recent("o_n")) - _div(ctx.history("o_disc_n"), ctx.history("o_n"))
+    return ctx.recent_mean("o_disc_n", "o_n") - ctx.history_mean("o_disc_n", "o_n")
 
 
 @indicator(
@@ -635,7 +643,7 @@ def _discount_change(ctx: _Ctx):
 )
 def _payment_days(ctx: _Ctx):
     """Mean days from invoice to payment, for invoices paid in the recent window."""
-    return _div(ctx.recent("i_pay_days"), ctx.recent("i_paid_n"))
+    return ctx.recent_mean("i_pay_days", "i_paid_n")
 
 
 @indicator(
@@ -645,7 +653,7 @@ def _payment_days(ctx: _Ctx):
 )
 def _payment_ratio(ctx: _Ctx):
     """Payment cycle, recent vs history (paid in 3 days -> 15 days reads 5)."""
-    return _div(_div(ctx.recent("i_pay_days"), ctx.recent("i_paid_n")), _div(ctx.history("i_pay_days"), ctx.history("i_paid_n")))
+    return _div(ctx.recent_mean("i_pay_days", "i_paid_n"), ctx.history_mean("i_pay_days", "i_paid_n"))
 
 
 @indicator(
@@ -693,7 +701,7 @@ def _overdue_amount(ctx: _Ctx):
 )
 def _reply_rate(ctx: _Ctx):
     """Share of our outbound contacts the customer replied to, recent window."""
-    return _div(ctx.recent("x_replied"), ctx.recent("x_outreach"))
+    return ctx.recent_mean("x_replied", "x_outreach")
 
 
 @indicator(
@@ -704,7 +712,7 @@ def _reply_rate(ctx: _Ctx):
 )
 def _reply_change(ctx: _Ctx):
     """Reply rate, recent minus history (90% -> 50% reads -0.4)."""
-    return _div(ctx.recent("x_replied"), ctx.recent("x_outreach")) - _div(ctx.history("x_replied"), ctx.history("x_outreach"))
+    return ctx.recent_mean("x_replied", "x_outreach") - ctx.history_mean("x_replied", "x_outreach")
 
 
 @indicator(
@@ -806,7 +814,7 @@ def _price_tickets(ctx: _Ctx):
 )
 def _response_hours(ctx: _Ctx):
     """Mean hours to first response, for responses given in the recent window."""
-    return _div(ctx.recent("t_resp_hours"), ctx.recent("t_resp_n"))
+    return ctx.recent_mean("t_resp_hours", "t_resp_n")
 
 
 @indicator(
@@ -817,7 +825,7 @@ def _response_hours(ctx: _Ctx):
 )
 def _over_standard(ctx: _Ctx):
     """Share of recent first responses slower than the standard for their category (2 h simple, 24 h complex)."""
-    return _div(ctx.recent("t_resp_late"), ctx.recent("t_resp_n"))
+    return ctx.recent_mean("t_resp_late", "t_resp_n")
 
 
 @indicator(
@@ -837,7 +845,7 @@ def _open_tickets(ctx: _Ctx):
 )
 def _csat(ctx: _Ctx):
     """Mean CSAT score (1-5) in the recent window."""
-    return _div(ctx.recent("s_csat_sum"), ctx.recent("s_csat_n"))
+    return ctx.recent_mean("s_csat_sum", "s_csat_n")
 
 
 @indicator(
@@ -848,7 +856,7 @@ def _csat(ctx: _Ctx):
 )
 def _csat_change(ctx: _Ctx):
     """Mean CSAT, recent minus history."""
-    return _div(ctx.recent("s_csat_sum"), ctx.recent("s_csat_n")) - _div(ctx.history("s_csat_sum"), ctx.history("s_csat_n"))
+    return ctx.recent_mean("s_csat_sum", "s_csat_n") - ctx.history_mean("s_csat_sum", "s_csat_n")
 
 
 @indicator(
@@ -858,7 +866,7 @@ def _csat_change(ctx: _Ctx):
 )
 def _nps(ctx: _Ctx):
     """Mean NPS answer (0-10) in the recent window."""
-    return _div(ctx.recent("s_nps_sum"), ctx.recent("s_nps_n"))
+    return ctx.recent_mean("s_nps_sum", "s_nps_n")
 
 
 @indicator(
@@ -965,7 +973,7 @@ for _name in ("industry", "segment", "region"):
 def _freq_and_csat(ctx: _Ctx):
     """1 when order frequency fell by more than decline_share while satisfaction fell, else 0."""
     freq = ctx.ratio_to_history("o_n", "orders")
-    csat = _div(ctx.recent("s_csat_sum"), ctx.recent("s_csat_n")) - _div(ctx.history("s_csat_sum"), ctx.history("s_csat_n"))
+    csat = ctx.recent_mean("s_csat_sum", "s_csat_n") - ctx.history_mean("s_csat_sum", "s_csat_n")
     both = freq.notnull() & csat.notnull()
     return both.ifelse(((freq < 1 - ctx.s.decline_share) & (csat < 0)).cast("float64"), ibis.null("float64"))
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+
 import ibis
 import ibis.expr.types as ir
 import pandas as pd

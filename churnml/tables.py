@@ -498,8 +498,7 @@ def from_directory(path: str | Path, config: Config | str | Path | dict | None =
     if "orders" not in raw:
         found = sorted(p.name for p in root.iterdir())[:10]
         source = _source_names(cfg)["orders"]
-        expected = f"no {source}.parquet, {source}.csv or {source}/*.parquet in {root} (found: {found})"
-        raise DataValidationError([Issue("missing_column", "orders", "*", 1, (), expected, "error")])
+        raise DataValidationError([_missing_orders(f"no {source}.parquet, {source}.csv or {source}/*.parquet in {root} (found: {found})")])
     return _canonicalize(con, raw, cfg)
 
 
@@ -527,8 +526,8 @@ def from_ibis(source: Any, config: Config | str | Path | dict | None = None) -> 
     return _canonicalize(con, raw, cfg)
 
 
-def _missing_orders() -> Issue:
-    return Issue("missing_column", "orders", "*", 1, (), "the 'orders' table is required and was not found", "error")
+def _missing_orders(detail: str = "the 'orders' table is required and was not found") -> Issue:
+    return Issue("missing_column", "orders", "*", 1, (), detail, "error")
 
 
 def _reject_unknown(frames: Mapping[str, Any], cfg: Config) -> None:
