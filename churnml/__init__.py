@@ -5,26 +5,33 @@ gradient-boosted models, calibrated health scores, warning levels and churn
 causes, tracked in MLflow.
 """
 
-from churnml import datasets, labels, tables
+from churnml import datasets, evaluation, health, labels, models, tables
 from churnml.config import Config, ConfigError, load_config
 from churnml.indicators import build_indicators, list_indicators
 from churnml.labels import make_training_frame
+from churnml.models import ChurnModel
+from churnml.scorecard import RuleScorecard
 from churnml.tables import DataValidationError, Tables, load_tables
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "ChurnModel",
     "Config",
     "ConfigError",
     "DataValidationError",
+    "RuleScorecard",
     "Tables",
     "__version__",
     "build_indicators",
     "datasets",
+    "evaluation",
+    "health",
     "labels",
     "list_indicators",
     "load_config",
     "load_tables",
     "make_training_frame",
+    "models",
     "tables",
 ]

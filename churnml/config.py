@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 __all__ = [
     "Config",
@@ -23,6 +23,12 @@ __all__ = [
     "Inactivity",
     "IndicatorSettings",
     "LabelSettings",
+    "LevelSettings",
+    "LightGBMSettings",
+    "ModelSettings",
+    "ProfitAction",
+    "Rule",
+    "ScorecardSettings",
     "TableSource",
     "ValidationSettings",
     "load_config",
@@ -177,6 +183,186 @@ class LabelSettings(_Strict):
     min_tenure_days: int = Field(90, ge=0, description="customers younger than this at as_of are not labelled")
 
 
+SCORECARD_CATEGORIES = ("activity", "consumption", "interaction", "risk", "relationship")
+
+
+class Rule(_Strict):
+    """One scorecard rule: deduct ``points`` when ``indicator op threshold`` holds.
+
+    A missing indicator value (no history, table absent) never fires a rule.
+    """
+
+    name: str
+    indicator: str
+    op: Literal["<", "<=", ">", ">="]
+    threshold: float
+    points: float = Field(gt=0)
+    category: Literal["activity", "consumption", "interaction", "risk", "relationship"]
+
+    @field_validator("indicator")
+    @classmethod
+    def _known_indicator(cls, value: str) -> str:
+        from churnml.indicators import REGISTRY  # local: indicators imports config
+
+        if value not in REGISTRY or REGISTRY[value].kind != "numeric":
+            raise ValueError(f"unknown numeric indicator {value!r}; see churnml.list_indicators()")
+        return value
+
+
+# The documents' warning signs (domain.md section 2): name, indicator, op, threshold, points, category.
+DEFAULT_RULES = (
+    ("logins_fell", "login_ratio", "<", 0.5, 10, "activity"),
+    ("usage_narrowed", "usage_breadth_ratio", "<", 0.7, 5, "activity"),
+    ("fewer_questions", "consultations_ratio", "<", 0.5, 5, "activity"),
+    ("silent_60_days", "days_since_last_activity", ">", 60, 10, "activity"),
+    ("silent_120_days", "days_since_last_activity", ">", 120, 10, "activity"),
+    ("amount_down_2_months", "amount_decline_streak", ">=", 2, 10, "consumption"),
+    ("amount_below_history_3_months", "months_below_history_amount", ">=", 3, 10, "consumption"),
+    ("orders_below_history_3_months", "months_below_history_orders", ">=", 3, 10, "consumption"),
+    ("payment_cycle_doubled", "payment_days_ratio", ">=", 2, 10, "consumption"),
+    ("arrears_over_30_days", "overdue_days_mean", ">", 30, 5, "consumption"),
+    ("arrears_over_half_an_order", "overdue_amount_to_avg_order", ">", 0.5, 5, "consumption"),
+    ("reply_rate_fell", "reply_rate_change", "<=", -0.3, 10, "interaction"),
+    ("stopped_attending_events", "event_attendance_change", "<=", -0.5, 5, "interaction"),
+    ("stopped_giving_feedback", "feedback_change", "<=", -0.3, 5, "interaction"),
+    ("no_contact_for_a_quarter", "days_since_account_contact", ">", 90, 5, "interaction"),
+    ("complaints_above_history", "months_above_history_complaints", ">=", 2, 10, "risk"),
+    ("many_complaints", "complaints_3m", ">=", 3, 5, "risk"),
+    ("mentions_competitors", "competitor_mentions_3m", ">=", 1, 10, "risk"),
+    ("asks_for_lower_prices", "price_tickets_3m", ">=", 1, 5, "risk"),
+    ("low_satisfaction", "low_scores_3m", ">=", 2, 5, "risk"),
+    ("slow_responses", "response_over_standard_3m", ">=", 0.5, 5, "risk"),
+    ("key_contact_left", "key_contact_changes_6m", ">=", 1, 10, "relationship"),
+    ("no_executive_contact_3_months", "months_since_executive_contact", ">=", 3, 10, "relationship"),
+)
+
+
+def _default_rules() -> list[Rule]:
+    fields = ("name", "indicator", "op", "threshold", "points", "category")
+    return [Rule(**dict(zip(fields, row))) for row in DEFAULT_RULES]
+
+
+class ScorecardSettings(_Strict):
+    """The documents' health score: start at 100, deduct points per fired rule.
+
+    A category never deducts more than its weight, so the score stays in
+    0-100 (the weights must sum to 100).
+    """
+
+    category_weights: dict[str, float] = Field(
+        default_factory=lambda: {"activity": 20.0, "consumption": 30.0, "interaction": 15.0, "risk": 20.0, "relationship": 15.0},
+        description="points each of the five categories can deduct at most",
+    )
+    rules: list[Rule] = Field(default_factory=_default_rules)
+
+    @field_validator("category_weights")
+    @classmethod
+    def _five_categories_summing_to_100(cls, value: dict[str, float]) -> dict[str, float]:
+        if set(value) != set(SCORECARD_CATEGORIES):
+            raise ValueError(f"need a weight for exactly these categories: {list(SCORECARD_CATEGORIES)}, got {sorted(value)}")
+        if any(w < 0 for w in value.values()) or abs(sum(value.values()) - 100) > 1e-9:
+            raise ValueError(f"weights must be non-negative and sum to 100, got {value}")
+        return value
+
+    @field_validator("rules")
+    @classmethod
+    def _unique_names(cls, value: list[Rule]) -> list[Rule]:
+        names = [r.name for r in value]
+        if len(set(names)) != len(names):
+            raise ValueError(f"rule names must be unique: {sorted({n for n in names if names.count(n) > 1})}")
+        return value
+
+
+class LightGBMSettings(_Strict):
+    """LightGBM hyper-parameters (sklearn API names); early stopping on the calibration slice."""
+
+    n_estimators: int = Field(2000, ge=1, description="upper bound; early stopping picks the number")
+    learning_rate: float = Field(0.03, gt=0, le=1)
+    num_leaves: int = Field(15, ge=2)
+    min_child_samples: int = Field(50, ge=1)
+    subsample: float = Field(0.8, gt=0, le=1)
+    colsample_bytree: float = Field(0.8, gt=0, le=1)
+    reg_lambda: float = Field(1.0, ge=0)
+    early_stopping_rounds: int = Field(100, ge=1)
+    class_weight: Literal["balanced"] | None = Field(
+        "balanced", description="weight churners up to the non-churners' total; calibration restores probabilities"
+    )
+
+
+class ProfitAction(_Strict):
+    """A level's retention action for the profit strategy: what it costs and how often it works."""
+
+    cost: float = Field(ge=0)
+    success_rate: float = Field(gt=0, le=1)
+
+
+class LevelSettings(_Strict):
+    """How health scores become warning levels 1 (highest risk), 2, 3, or 0 (no warning).
+
+    ``fixed``: the documents' cut-offs on the health score. ``precision``:
+    on the calibration slice, each level reaches as deep as its target
+    precision allows. ``capacity``: the cut-offs that give each level about
+    ``capacity`` customers per snapshot on the calibration slice. ``profit``:
+    each customer gets the level whose action has the largest expected profit
+    ``p x success_rate x value - cost`` (no warning when none is positive),
+    with ``value = monthly_spend x value_months x margin``.
+    """
+
+    strategy: Literal["fixed", "precision", "capacity", "profit"] = "fixed"
+    level1_below: float = Field(50.0, ge=0, le=100, description="health below this: level 1, high churn risk")
+    level2_below: float = Field(70.0, ge=0, le=100, description="health below this: level 2, warning")
+    level3_below: float = Field(80.0, ge=0, le=100, description="health below this: level 3, watch band")
+    target_precision: list[float] = Field(default_factory=lambda: [0.7, 0.5, 0.3], min_length=3, max_length=3)
+    capacity: list[int] = Field(default_factory=lambda: [50, 100, 200], min_length=3, max_length=3)
+    actions: list[ProfitAction] = Field(
+        default_factory=lambda: [
+            ProfitAction(cost=500.0, success_rate=0.4),
+            ProfitAction(cost=100.0, success_rate=0.25),
+            ProfitAction(cost=10.0, success_rate=0.1),
+        ],
+        min_length=3,
+        max_length=3,
+    )
+    value_months: float = Field(12.0, gt=0, description="months of spend a retained customer is worth")
+    margin: float = Field(0.3, gt=0, le=1, description="share of spend that is profit")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> LevelSettings:
+        cuts = (self.level1_below, self.level2_below, self.level3_below)
+        if list(cuts) != sorted(cuts):
+            raise ValueError(f"cut-offs must satisfy level1_below <= level2_below <= level3_below, got {cuts}")
+        return self
+
+    @field_validator("target_precision")
+    @classmethod
+    def _decreasing_targets(cls, value: list[float]) -> list[float]:
+        if not all(0 < v <= 1 for v in value) or sorted(value, reverse=True) != value:
+            raise ValueError(f"targets must be in (0, 1] and non-increasing from level 1 to 3, got {value}")
+        return value
+
+
+class ModelSettings(_Strict):
+    """Which estimator, how snapshots are split in time, and how outputs are calibrated.
+
+    The latest ``test_snapshots`` as_of dates are the out-of-time test slice,
+    the ``calibration_snapshots`` before them early-stop LightGBM and fit the
+    calibrator, all earlier ones train. ``calibration: auto`` picks isotonic
+    regression when the calibration slice has at least
+    ``isotonic_min_rows`` rows and ``isotonic_min_positives`` churners, and
+    Platt's sigmoid otherwise (isotonic overfits small samples).
+    """
+
+    estimator: Literal["lightgbm", "scorecard"] = "lightgbm"
+    seed: int = 0
+    test_snapshots: int = Field(1, ge=1)
+    calibration_snapshots: int = Field(2, ge=1)
+    calibration: Literal["auto", "isotonic", "sigmoid"] = "auto"
+    isotonic_min_rows: int = Field(1000, ge=1)
+    isotonic_min_positives: int = Field(100, ge=1)
+    min_positives: int = Field(20, ge=1, description="fewer churners in the train or calibration slice is an error")
+    lightgbm: LightGBMSettings = Field(default_factory=LightGBMSettings)
+
+
 class Config(_Strict):
     """churnml configuration (the root of ``configs/*.yaml``)."""
 
@@ -184,6 +370,9 @@ class Config(_Strict):
     validation: ValidationSettings = Field(default_factory=ValidationSettings)
     indicators: IndicatorSettings = Field(default_factory=IndicatorSettings)
     labels: LabelSettings = Field(default_factory=LabelSettings)
+    model: ModelSettings = Field(default_factory=ModelSettings)
+    scorecard: ScorecardSettings = Field(default_factory=ScorecardSettings)
+    levels: LevelSettings = Field(default_factory=LevelSettings)
 
     @field_validator("tables")
     @classmethod

@@ -938,6 +938,18 @@ def _tenure(ctx: _Ctx):
 
 
 @indicator(
+    "monthly_spend", "profile", ["orders"], None,
+    "spends {monthly_spend:,.0f} a month on average (its value to us)",
+    "NaN before the customer's first month.", params=["recent_months", "history_months"], higher_is_riskier=False,
+)
+def _monthly_spend(ctx: _Ctx):
+    """Mean monthly order amount over the recent and history windows together: the customer's value."""
+    lo = -(ctx.s.recent_months + ctx.s.history_months)
+    months = ctx.observed("orders", lo, -1)
+    return (months > 0).ifelse(ctx.win("o_amount", lo, -1) / months, ibis.null("float64"))
+
+
+@indicator(
     "months_to_contract_end", "profile", ["contracts"], None,
     "contract ends in {months_to_contract_end:.1f} months",
     "NaN without an active contract term with an end date at as_of.", higher_is_riskier=False,

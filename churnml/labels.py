@@ -33,7 +33,16 @@ from churnml.config import PRESETS, ChurnDefinition, Config, Contractual, Drop, 
 from churnml.indicators import build_indicators, month_starts
 from churnml.tables import TIME_COLUMN, Tables, load_tables
 
-__all__ = ["PRESETS", "ChurnDefinition", "Contractual", "Drop", "Inactivity", "churn_labels", "make_training_frame"]
+__all__ = [
+    "PRESETS",
+    "ChurnDefinition",
+    "Contractual",
+    "Drop",
+    "Inactivity",
+    "churn_labels",
+    "labelled_dates",
+    "make_training_frame",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -62,6 +71,38 @@ def _activity_events(tables: Tables) -> ir.Table:
 def _data_end(tables: Tables, names: Sequence[str]) -> pd.Timestamp:
     ends = [tables[n][TIME_COLUMN[n]].max().to_pyarrow().as_py() for n in names if n in tables]
     return pd.Timestamp(max(e for e in ends if e is not None))
+
+
+def _label_sources(churn: Inactivity | Drop | Contractual) -> list[str]:
+    if isinstance(churn, Inactivity):
+        return list(ACTIVITY_SOURCES)
+    return ["orders"] if isinstance(churn, Drop) else ["contracts", "orders"]
+
+
+def labelled_dates(
+    tables: Tables | dict | str,
+    churn: Inactivity | Drop | Contractual | None = None,
+    config: Config | str | dict | None = None,
+) -> list[pd.Timestamp]:
+    """Every month start whose label is complete and whose indicators have some history.
+
+    The first is ``recent_months + min_history_months`` months after the first
+    order (earlier snapshots would have no history ratios); the last is the
+    latest month start ``D`` with ``D + horizon`` inside the data.
+
+    Returns
+    -------
+    list of pandas.Timestamp
+        Possibly empty when the data is shorter than history plus horizon.
+    """
+    cfg = load_config(config)
+    churn = churn or cfg.labels.churn
+    tables = load_tables(tables, cfg)
+    first = pd.Timestamp(tables["orders"].order_date.min().to_pyarrow().as_py())
+    months = cfg.indicators.recent_months + cfg.indicators.min_history_months
+    start = first.normalize().replace(day=1) + pd.DateOffset(months=months)
+    end = _data_end(tables, _label_sources(churn)) - pd.Timedelta(days=churn.horizon_days)
+    return list(pd.date_range(start, end, freq="MS"))
 
 
 def churn_labels(
@@ -95,15 +136,13 @@ def churn_labels(
 
     if isinstance(churn, Inactivity):
         facts = _inactivity(tables, spine, churn)
-        end = _data_end(tables, list(ACTIVITY_SOURCES))
     elif isinstance(churn, Drop):
         facts = _drop(tables, spine, churn)
-        end = _data_end(tables, ["orders"])
     else:
         if "contracts" not in tables:
             raise ValueError("the contractual churn definition needs a 'contracts' table; use Inactivity or Drop instead")
         facts = _contractual(tables, spine)
-        end = _data_end(tables, ["contracts", "orders"])
+    end = _data_end(tables, _label_sources(churn))
     status = (
         ibis.cases(
             (~facts.tenure_ok, "too_new"),

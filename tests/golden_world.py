@@ -207,6 +207,7 @@ EXPECTED = {
     "competitor_promos_3m": (1.0, 2.0),  # a: the 'all' promo; b: 'all' + logistics
     # profile
     "tenure_months": (18.0, 2.0),
+    "monthly_spend": (1380 / 15, 150.0),  # a: Apr 2023 - Jun 2024; b: its 2 observed months
     "months_to_contract_end": (184 / MD, NAN),  # active term ends 2025-01-01; cancellation is after as_of
     "industry": ("retail", "logistics"),
     "segment": ("small", "large"),

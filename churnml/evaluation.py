@@ -1,0 +1,245 @@
+"""Evaluation on the out-of-time test slice: metrics, warning levels, calibration, plots.
+
+``report(model)`` reads the test slice a fitted :class:`~churnml.models.ChurnModel`
+kept aside; ``report(model, tables, as_of=[...])`` scores and labels fresh
+snapshots instead. Both compare the configured model with the rule scorecard
+on the same rows.
+
+Metrics: ROC AUC, PR AUC (average precision), log loss, Brier score,
+expected calibration error (ECE, 10 equal-count bins: with churn rates of a
+few percent, equal-width bins would put nearly every customer in the first
+bin), and lift, precision and recall among the riskiest 10% and 20%. Per
+warning level: customers, churners, precision (the documents' warning
+accuracy) and recall.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sklearn.metrics import average_precision_score, brier_score_loss, log_loss, roc_auc_score
+
+from churnml.health import LEVELS, level_precision
+
+__all__ = ["EvaluationReport", "expected_calibration_error", "report", "score_metrics", "top_share_metrics"]
+
+logger = logging.getLogger(__name__)
+
+TOP_SHARES = (0.1, 0.2)
+
+
+def expected_calibration_error(y: np.ndarray, p: np.ndarray, bins: int = 10) -> float:
+    """Mean |observed rate - mean probability| over equal-count bins, weighted by bin size.
+
+    Examples
+    --------
+    >>> round(expected_calibration_error(np.array([0, 1] * 50), np.full(100, 0.5)), 3)
+    0.0
+    """
+    y, p = np.asarray(y, dtype="float64"), np.asarray(p, dtype="float64")
+    order = np.argsort(p, kind="stable")
+    error = 0.0
+    for chunk in np.array_split(order, min(bins, len(p))):
+        error += len(chunk) * abs(y[chunk].mean() - p[chunk].mean())
+    return float(error / len(p))
+
+
+def top_share_metrics(y: np.ndarray, p: np.ndarray, share: float) -> dict[str, float]:
+    """Precision, recall and lift among the ``share`` of customers with the highest risk."""
+    y, p = np.asarray(y, dtype="float64"), np.asarray(p, dtype="float64")
+    k = max(1, int(round(share * len(y))))
+    top = np.argsort(-p, kind="stable")[:k]
+    precision = y[top].mean()
+    return {"precision": precision, "recall": y[top].sum() / y.sum(), "lift": precision / y.mean()}
+
+
+def score_metrics(y: np.ndarray, p: np.ndarray) -> dict[str, float]:
+    """Every ranking and calibration metric for one model on one slice."""
+    y, p = np.asarray(y, dtype="int64"), np.asarray(p, dtype="float64")
+    if len(np.unique(y)) < 2:
+        raise ValueError(f"evaluation needs churners and non-churners; the slice has {len(y)} rows, all {y[0] if len(y) else '-'}")
+    out = {
+        "rows": float(len(y)),
+        "churn_rate": float(y.mean()),
+        "auc_roc": roc_auc_score(y, p),
+        "pr_auc": average_precision_score(y, p),
+        "log_loss": log_loss(y, np.clip(p, 1e-6, 1 - 1e-6), labels=[0, 1]),
+        "brier": brier_score_loss(y, p),
+        "ece": expected_calibration_error(y, p),
+    }
+    for share in TOP_SHARES:
+        for name, value in top_share_metrics(y, p, share).items():
+            out[f"{name}_top{int(share * 100)}"] = value
+    return {k: float(v) for k, v in out.items()}
+
+
+@dataclass
+class EvaluationReport:
+    """Out-of-time evaluation of a model beside the rule scorecard.
+
+    Attributes
+    ----------
+    metrics : pandas.DataFrame
+        One row per metric, one column per model (calibrated outputs).
+    calibration : pandas.DataFrame
+        Brier score and ECE before and after calibration, per model.
+    levels : pandas.DataFrame
+        Per model and warning level: customers, churners, precision, recall.
+    levels_ordered : dict
+        Per model: whether level 1 precision >= level 2 >= level 3 (empty levels skipped).
+    predictions : pandas.DataFrame
+        The scored rows the figures are drawn from.
+    """
+
+    metrics: pd.DataFrame
+    calibration: pd.DataFrame
+    levels: pd.DataFrame
+    levels_ordered: dict[str, bool]
+    predictions: pd.DataFrame
+    models: list[str]
+    _figures: dict = field(default_factory=dict, repr=False)
+
+    def figures(self) -> dict[str, object]:
+        """Matplotlib figures: roc, precision_recall, reliability, health_by_outcome, levels."""
+        if not self._figures:
+            self._figures = _figures(self)
+        return self._figures
+
+    def to_markdown(self) -> str:
+        """The three tables as Markdown."""
+        parts = [
+            "## Out-of-time test slice\n\n" + self.metrics.round(4).to_markdown(),
+            "## Calibration\n\n" + self.calibration.round(4).to_markdown(),
+            "## Warning levels\n\n" + self.levels.round(4).to_markdown(),
+            "Levels ordered by precision (1 >= 2 >= 3): " + ", ".join(f"{m}: {'yes' if ok else 'NO'}" for m, ok in self.levels_ordered.items()),
+        ]
+        return "\n\n".join(parts) + "\n"
+
+    def save(self, directory: str | Path) -> Path:
+        """Write ``report.md`` and one PNG per figure into ``directory`` (each file atomically)."""
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        _atomic_write(directory / "report.md", lambda f: f.write(self.to_markdown().encode()))
+        for name, fig in self.figures().items():
+            _atomic_write(directory / f"{name}.png", lambda f, fig=fig: fig.savefig(f, format="png", dpi=110, bbox_inches="tight"))
+        return directory
+
+    def _repr_html_(self) -> str:
+        return (
+            "<h4>Out-of-time test slice</h4>" + self.metrics.round(4).to_html()
+            + "<h4>Calibration</h4>" + self.calibration.round(4).to_html()
+            + "<h4>Warning levels</h4>" + self.levels.round(4).to_html()
+        )
+
+
+def _atomic_write(path: Path, write) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def report(model, tables=None, as_of: Sequence[str | pd.Timestamp] | None = None) -> EvaluationReport:
+    """Evaluate a fitted ChurnModel (and its rule-scorecard baseline) out of time.
+
+    Parameters
+    ----------
+    model : ChurnModel
+        Fitted.
+    tables, as_of : optional
+        Fresh snapshots to evaluate on (their labels must be complete);
+        default: the test slice kept aside at fit time.
+
+    Returns
+    -------
+    EvaluationReport
+    """
+    if not model.is_fitted:
+        raise ValueError("report() needs a fitted ChurnModel; call fit() first")
+    if (tables is None) != (as_of is None):
+        raise ValueError("give both tables and as_of to evaluate on fresh snapshots, or neither for the test slice")
+    predictions = model.test_predictions_ if tables is None else model.evaluate_snapshots(tables, as_of)
+    return from_predictions(predictions)
+
+
+def from_predictions(predictions: pd.DataFrame) -> EvaluationReport:
+    """Build the report from a frame with ``churned`` and ``<model>_raw/_probability/_level`` columns."""
+    models = [c.removesuffix("_probability") for c in predictions.columns if c.endswith("_probability")]
+    models.sort(key=lambda m: m != "scorecard")  # the baseline first
+    y = predictions["churned"].to_numpy()
+    metrics = pd.DataFrame({m: score_metrics(y, predictions[f"{m}_probability"]) for m in models})
+    calibration = pd.DataFrame(
+        {
+            m: {
+                "brier_before": brier_score_loss(y, predictions[f"{m}_raw"]),
+                "brier_after": brier_score_loss(y, predictions[f"{m}_probability"]),
+                "ece_before": expected_calibration_error(y, predictions[f"{m}_raw"]),
+                "ece_after": expected_calibration_error(y, predictions[f"{m}_probability"]),
+            }
+            for m in models
+        }
+    )
+    levels = pd.concat({m: level_precision(predictions[f"{m}_level"], y) for m in models}, names=["model"])
+    ordered = {}
+    for m in models:
+        precision = levels.loc[m].precision.dropna().to_numpy()
+        ordered[m] = bool(np.all(np.diff(precision) <= 0))
+        if not ordered[m]:
+            logger.warning("%s: warning levels are not ordered by precision on the test slice: %s", m, levels.loc[m].precision.round(3).to_dict())
+    return EvaluationReport(metrics, calibration, levels, ordered, predictions, models)
+
+
+def _figures(rep: EvaluationReport) -> dict[str, object]:
+    import matplotlib.pyplot as plt
+    from sklearn.calibration import CalibrationDisplay
+    from sklearn.metrics import PrecisionRecallDisplay, RocCurveDisplay
+
+    pred, y = rep.predictions, rep.predictions["churned"].to_numpy()
+    figs = {}
+    for name, display in (("roc", RocCurveDisplay), ("precision_recall", PrecisionRecallDisplay)):
+        fig, ax = plt.subplots(figsize=(5, 4.5))
+        for m in rep.models:
+            display.from_predictions(y, pred[f"{m}_probability"], name=m, ax=ax)
+        ax.set_title(f"{'ROC' if name == 'roc' else 'Precision-recall'} curve, out-of-time test slice")
+        figs[name] = fig
+
+    fig, ax = plt.subplots(figsize=(5, 4.5))
+    for m in rep.models:
+        CalibrationDisplay.from_predictions(y, pred[f"{m}_probability"], n_bins=10, strategy="quantile", name=f"{m} calibrated", ax=ax)
+    ax.set(title="Reliability diagram (10 equal-count bins)", xlabel="predicted churn probability", ylabel="observed churn rate")
+    figs["reliability"] = fig
+
+    fig, axes = plt.subplots(1, len(rep.models), figsize=(5 * len(rep.models), 4), squeeze=False)
+    bins = np.linspace(0, 100, 21)
+    for ax, m in zip(axes[0], rep.models):
+        for outcome, label in ((0, "stayed"), (1, "churned")):
+            ax.hist(pred.loc[y == outcome, f"{m}_health"], bins=bins, alpha=0.6, density=True, label=label)
+        ax.set(title=f"{m}: health score by outcome", xlabel="health score (100 = healthiest)", ylabel="density")
+        ax.legend()
+    figs["health_by_outcome"] = fig
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    table = rep.levels.reset_index()
+    width = 0.8 / len(rep.models)
+    for i, m in enumerate(rep.models):
+        rows = table[table.model == m]
+        bars = ax.bar(rows.level + (i - (len(rep.models) - 1) / 2) * width, rows.customers, width, label=m)
+        ax.bar_label(bars, labels=[f"{p:.0%}" if p == p else "" for p in rows.precision], fontsize=8)
+    ax.set(title="Warnings per level (label: precision)", xlabel="warning level (1 = highest risk)", ylabel="customers", xticks=list(LEVELS))
+    ax.legend()
+    figs["levels"] = fig
+    for f in figs.values():
+        f.tight_layout()
+        plt.close(f)
+    return figs

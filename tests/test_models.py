@@ -1,0 +1,247 @@
+"""Rule scorecard, LightGBM on a time-ordered split, calibration, health score, levels, ChurnModel."""
+
+import logging
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.base import clone
+
+import churnml as cm
+from churnml.config import LevelSettings, ModelSettings
+from churnml.health import choose_policy, health_score, level_precision
+from churnml.models import ChurnModel, FeatureSchema, time_split
+from churnml.scorecard import RuleScorecard
+
+SAMPLE_DATES = list(pd.date_range("2024-07-01", "2025-04-01", freq="MS"))
+
+
+@pytest.fixture(scope="module")
+def sample():
+    return cm.datasets.load_sample()
+
+
+@pytest.fixture(scope="module")
+def frame(sample):
+    return cm.make_training_frame(sample, SAMPLE_DATES)
+
+
+@pytest.fixture(scope="module")
+def fitted(frame):
+    return ChurnModel().fit_frame(frame)
+
+
+# ------------------------------------------------------------------ scorecard
+def test_scorecard_deducts_points_per_rule_and_caps_each_category():
+    X = pd.DataFrame(
+        {
+            "amount_decline_streak": [0.0, 2.0, 3.0, np.nan],
+            "months_below_history_amount": [0.0, 3.0, 4.0, np.nan],
+            "orders_below_history_3_months": [0.0, 0.0, 0.0, 0.0],
+            "months_below_history_orders": [0.0, 3.0, 5.0, np.nan],
+            "payment_days_ratio": [1.0, 1.0, 5.0, np.nan],
+            "overdue_days_mean": [0.0, 0.0, 45.0, np.nan],
+        }
+    )
+    card = RuleScorecard().fit(X)
+    points = card.deductions(X)
+    # row 1: decline streak 10 + below history 10 + orders below history 10 = 30 (the consumption cap)
+    assert points.loc[1, ["amount_down_2_months", "amount_below_history_3_months", "orders_below_history_3_months"]].tolist() == [10.0] * 3
+    # row 2 fires 45 points of consumption rules but the category deducts at most its weight, 30
+    assert points.loc[2].sum() == 45.0
+    assert card.health_score(X).tolist() == [100.0, 70.0, 70.0, 100.0]  # NaN never fires a rule
+    assert card.fired_rules(X)[0] == {}
+    assert card.fired_rules(X)[2]["payment_cycle_doubled"] == 10.0
+
+
+def test_scorecard_cold_start_needs_no_labels_and_is_an_sklearn_estimator(caplog):
+    X = pd.DataFrame({"competitor_mentions_3m": [0.0, 1.0], "key_contact_changes_6m": [1.0, 0.0]})
+    caplog.set_level(logging.INFO, "churnml.scorecard")
+    card = RuleScorecard().fit(X)  # no y at all
+    assert "skipped" in caplog.text  # rules whose indicators are absent are logged
+    assert card.predict_proba(X)[:, 1].tolist() == pytest.approx([0.10, 0.10])
+    again = clone(card).set_params(category_weights={"activity": 10, "consumption": 10, "interaction": 10, "risk": 60, "relationship": 10})
+    assert again.fit(X).health_score(X).tolist() == [90.0, 90.0]  # 10 points each, within the new caps
+
+
+def test_scorecard_settings_are_validated():
+    with pytest.raises(cm.ConfigError, match="sum to 100"):
+        cm.load_config({"scorecard": {"category_weights": {"activity": 50, "consumption": 30, "interaction": 15, "risk": 20, "relationship": 15}}})
+    with pytest.raises(cm.ConfigError, match="unknown numeric indicator 'logins'"):
+        cm.load_config({"scorecard": {"rules": [{"name": "x", "indicator": "logins", "op": "<", "threshold": 1, "points": 5, "category": "activity"}]}})
+    with pytest.raises(cm.ConfigError, match="level1_below <= level2_below"):
+        cm.load_config({"levels": {"level1_below": 80, "level2_below": 70}})
+
+
+# ------------------------------------------------------------------ split
+def test_time_split_orders_slices_and_rejects_too_few_dates():
+    dates = pd.date_range("2024-01-01", periods=5, freq="MS")
+    split = time_split(list(dates)[::-1], ModelSettings())
+    assert max(split.train) < min(split.calibration) <= max(split.calibration) < min(split.test)
+    assert split.test == (dates[-1],)
+    with pytest.raises(ValueError, match="at least 4 snapshot dates .* got 1"):
+        time_split([dates[0]], ModelSettings())
+
+
+def test_nothing_from_the_test_slice_influences_the_fitted_model(frame, fitted):
+    """Scramble every feature and label of the test snapshots: the fitted estimators must not change."""
+    test = frame.as_of.isin(fitted.split_.test)
+    scrambled = frame.copy()
+    rng = np.random.default_rng(0)
+    numeric = [c for c in fitted.schema_.numeric]
+    scrambled.loc[test, numeric] = rng.normal(size=(test.sum(), len(numeric)))
+    scrambled.loc[test, "churned"] = rng.integers(0, 2, test.sum())
+    other = ChurnModel().fit_frame(scrambled)
+    probe = frame[~test]
+    np.testing.assert_array_equal(other.predict_proba(probe), fitted.predict_proba(probe))
+    assert other.policy_ == fitted.policy_
+
+
+# ------------------------------------------------------------------ fitted model
+def test_lightgbm_beats_the_scorecard_and_both_are_calibrated(fitted):
+    rep = cm.evaluation.report(fitted)
+    auc = rep.metrics.loc["auc_roc"]
+    assert auc["lightgbm"] > auc["scorecard"] > 0.75
+    cal = rep.calibration
+    assert (cal.loc["ece_after"] < cal.loc["ece_before"]).all()
+    assert (cal.loc["ece_after"] <= 0.05).all()
+    assert fitted.fitted_.method == "isotonic"  # 4,179 calibration rows, 600+ churners
+    assert fitted.fitted_.estimator.best_iteration_ < fitted.config.model.lightgbm.n_estimators  # early stopping worked
+
+
+def test_score_returns_one_row_per_customer_with_the_public_columns(sample, fitted):
+    scored = fitted.score(sample, as_of="2025-06-01")
+    indicators = cm.build_indicators(sample, "2025-06-01")
+    assert scored.customer_id.tolist() == indicators.customer_id.tolist()
+    assert list(scored.columns) == ["customer_id", "as_of", "churn_probability", "health_score", "warning_level"]
+    assert scored.warning_level.dtype == "int64" and set(scored.warning_level) <= {0, 1, 2, 3}
+    np.testing.assert_allclose(scored.health_score, 100 * (1 - scored.churn_probability))
+    # levels follow the documents' bands on the health score
+    level = np.select([scored.health_score < 50, scored.health_score < 70, scored.health_score < 80], [1, 2, 3], 0)
+    np.testing.assert_array_equal(scored.warning_level, level)
+
+
+def test_save_and_load_round_trip(tmp_path, sample, fitted):
+    path = fitted.save(tmp_path / "model")
+    assert sorted(p.name for p in path.iterdir()) == ["config.yaml", "metadata.json", "model.joblib"]
+    loaded = ChurnModel.load(path)
+    pd.testing.assert_frame_equal(loaded.score(sample, "2025-06-01"), fitted.score(sample, "2025-06-01"))
+    fitted.save(path)  # replacing an existing model works and leaves no temporary directories
+    assert [p.name for p in tmp_path.iterdir()] == ["model"]
+    with pytest.raises(FileNotFoundError, match="no churnml model"):
+        ChurnModel.load(tmp_path / "nothing")
+
+
+def test_same_data_config_and_seed_give_identical_predictions(frame, fitted):
+    again = ChurnModel().fit_frame(frame)
+    np.testing.assert_array_equal(again.test_predictions_.lightgbm_probability, fitted.test_predictions_.lightgbm_probability)
+
+
+def test_estimator_is_selectable_by_config_and_fit_runs_from_raw_tables(tmp_path, sample):
+    path = tmp_path / "card.yaml"
+    path.write_text("model:\n  estimator: scorecard\nlevels:\n  strategy: capacity\n  capacity: [30, 60, 90]\n")
+    model = ChurnModel.from_config(path).fit(sample, as_of=SAMPLE_DATES[-5:])
+    assert model.fitted_.name == "scorecard" and model.baseline_ is None
+    levels = model.test_predictions_.scorecard_level
+    assert 0 < (levels == 1).sum() <= 45  # about 30 per snapshot on the calibration slice; ties stay together
+
+
+def test_cold_start_scorecard_uses_the_rule_score_as_health(sample):
+    model = ChurnModel({"model": {"estimator": "scorecard"}})
+    scored = model.score(sample, "2025-06-01")
+    card = RuleScorecard().fit(cm.build_indicators(sample, "2025-06-01"))
+    np.testing.assert_allclose(scored.health_score, card.health_score(cm.build_indicators(sample, "2025-06-01")))
+    with pytest.raises(ValueError, match="not fitted"):
+        ChurnModel().score(sample, "2025-06-01")
+
+
+# ------------------------------------------------------------------ health and levels
+def test_health_score_is_a_decreasing_map_of_probability():
+    p = np.linspace(0, 1, 11)
+    assert np.all(np.diff(health_score(p)) < 0) and health_score(p)[0] == 100 and health_score(p)[-1] == 0
+
+
+def test_precision_strategy_meets_its_targets_on_the_slice_it_was_chosen_on():
+    rng = np.random.default_rng(1)
+    p = rng.beta(0.5, 4, 20000)
+    y = rng.random(20000) < p
+    settings = LevelSettings(strategy="precision", target_precision=[0.6, 0.4, 0.25])
+    policy = choose_policy(settings, health_score(p), y)
+    levels = policy.assign(health_score(p))
+    table = level_precision(levels, y)
+    assert (table.precision >= [0.6, 0.4, 0.25]).all() and (table.customers > 100).all()
+    # each level reaches as deep as it can: one more customer would break the target
+    assert policy.cutoffs[0] < policy.cutoffs[1] < policy.cutoffs[2]
+
+
+def test_profit_strategy_picks_the_most_profitable_action_per_customer():
+    settings = LevelSettings(strategy="profit")  # actions: (500, .4), (100, .25), (10, .1)
+    policy = choose_policy(settings, np.array([]), np.array([]))
+    health = health_score(np.array([0.9, 0.9, 0.5, 0.05]))
+    value = np.array([10_000.0, 1_000.0, 1_000.0, 1_000.0])
+    # 0.9*0.4*10000-500=3100 (level 1); 0.9*1000: 360-500, 225-100=125, 90-10=80 -> level 2;
+    # 0.5*1000: 0, 25, 40 -> level 3; 0.05*1000: all negative -> none
+    assert policy.assign(health, value).tolist() == [1, 2, 3, 0]
+
+
+def test_report_checks_level_ordering_and_writes_plots(tmp_path, fitted):
+    rep = cm.evaluation.report(fitted)
+    assert set(rep.levels_ordered) == {"lightgbm", "scorecard"}
+    assert list(rep.levels.loc["lightgbm"].columns) == ["customers", "churners", "precision", "recall"]
+    for name in ("auc_roc", "pr_auc", "log_loss", "brier", "ece", "lift_top10", "precision_top20", "recall_top20"):
+        assert name in rep.metrics.index
+    rep.save(tmp_path)
+    assert {p.name for p in tmp_path.iterdir()} == {
+        "report.md", "roc.png", "precision_recall.png", "reliability.png", "health_by_outcome.png", "levels.png",
+    }
+    assert "Warning levels" in (tmp_path / "report.md").read_text()
+
+
+def test_report_on_fresh_snapshots_matches_the_kept_test_slice(sample, fitted):
+    fresh = fitted.evaluate_snapshots(sample, list(fitted.split_.test))
+    pd.testing.assert_frame_equal(fresh, fitted.test_predictions_)
+
+
+def test_metrics_match_hand_computed_values():
+    y = np.array([0, 0, 0, 0, 0, 0, 0, 0, 1, 1])
+    p = np.array([0.1] * 8 + [0.9, 0.2])
+    m = cm.evaluation.score_metrics(y, p)
+    assert m["precision_top10"] == 1.0 and m["lift_top10"] == 5.0 and m["recall_top10"] == 0.5
+    assert m["precision_top20"] == 1.0 and m["recall_top20"] == 1.0
+    assert m["auc_roc"] == 1.0
+    # ECE: bins of one customer each -> mean |y - p| = (8 * 0.1 + 0.1 + 0.8) / 10
+    assert cm.evaluation.expected_calibration_error(y, p, bins=10) == pytest.approx(0.17)
+
+
+# ------------------------------------------------------------------ bad input
+def test_too_few_churners_is_a_clear_error(frame):
+    few = frame.copy()
+    few["churned"] = 0
+    few.loc[few.index[:5], "churned"] = 1
+    with pytest.raises(ValueError, match=r"the calibration slice has 0 churner\(s\) among \d+ snapshot rows"):
+        ChurnModel().fit_frame(few)
+
+
+def test_a_single_as_of_date_is_a_clear_error(sample):
+    with pytest.raises(ValueError, match="needs at least 4 snapshot dates"):
+        ChurnModel().fit(sample, as_of=["2025-01-01"])
+
+
+def test_all_missing_indicators_are_dropped_with_a_warning(frame, caplog):
+    blank = frame.copy()
+    blank["csat_3m"] = np.nan
+    caplog.set_level(logging.WARNING, "churnml.models")
+    model = ChurnModel().fit_frame(blank)
+    assert "csat_3m" not in model.schema_.columns and "csat_3m" in caplog.text
+
+
+def test_unseen_categories_and_absent_columns_score_as_missing(frame, fitted, caplog):
+    rows = frame[frame.as_of == fitted.split_.test[0]].head(50).copy()
+    rows["industry"] = "space mining"
+    rows = rows.drop(columns=["login_ratio"])
+    caplog.set_level(logging.WARNING, "churnml.models")
+    scored = fitted.predict_frame(rows)
+    assert len(scored) == 50 and scored.churn_probability.between(0, 1).all()
+    assert "space mining" in caplog.text and "login_ratio" in caplog.text
+    schema = FeatureSchema.fit(frame)
+    assert schema.transform(rows).industry.isna().all()
