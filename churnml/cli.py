@@ -20,7 +20,6 @@ from rich.table import Table
 from churnml import __version__
 from churnml.config import ConfigError, load_config
 from churnml.indicators import build_indicators
-from churnml.labels import make_training_frame
 from churnml.tables import DataValidationError, load_tables
 
 app = typer.Typer(
@@ -65,34 +64,56 @@ def _print_tables(tables) -> None:
         console.print(f"derived from orders: {', '.join(tables.report.derived)}")
 
 
+def _frame_table(title: str, frame: pd.DataFrame, digits: int = 3) -> Table:
+    view = Table(title=title)
+    view.add_column(frame.index.name or "")
+    for col in frame.columns:
+        view.add_column(str(col), justify="right")
+    for idx, row in frame.iterrows():
+        view.add_row(str(idx), *[f"{v:,.{digits}f}" if isinstance(v, float) else f"{v:,}" for v in row])
+    return view
+
+
 @app.command()
 def demo(
     config: Annotated[Path | None, typer.Option(help="YAML configuration (embedded defaults when omitted).")] = None,
+    out: Annotated[Path, typer.Option(help="Directory for the trained model and the evaluation report.")] = Path("churnml-demo"),
+    top: Annotated[int, typer.Option(help="How many warnings to print.")] = 10,
 ) -> None:
-    """Run the main job end to end on the bundled sample with the embedded defaults."""
+    """Run the main job end to end on the bundled sample: train both models, evaluate, score."""
     from churnml.datasets import load_sample
+    from churnml.evaluation import report
+    from churnml.models import ChurnModel
 
     cfg = load_config(config)
     console.print(f"churnml {__version__}: loading and validating the bundled sample")
     tables = load_sample()
     _print_tables(tables)
-    console.print("[green]sample loaded and valid[/green]")
 
-    last = pd.Timestamp(tables["orders"].order_date.max().to_pyarrow().as_py())
-    score_date = last.normalize().replace(day=1) + pd.offsets.MonthBegin(1)
-    with console.status("building indicators and labels", spinner="dots"):
-        horizon = pd.Timedelta(days=cfg.labels.churn.horizon_days)
-        dates = list(pd.date_range(end=(last - horizon).normalize().replace(day=1), periods=6, freq="MS"))
-        training = make_training_frame(tables, dates, config=cfg)
-        current = build_indicators(tables, score_date, cfg)
-    view = Table(title=f"Training frame ({cfg.labels.churn.kind} churn, horizon {cfg.labels.churn.horizon_days} days)")
-    for col in ["as_of", "customers", "churned", "churn rate"]:
-        view.add_column(col, justify="left" if col == "as_of" else "right")
-    for as_of, group in training.groupby("as_of"):
-        view.add_row(str(as_of.date()), f"{len(group):,}", f"{group.churned.sum():,}", f"{group.churned.mean():.1%}")
+    with console.status("building indicators and labels, training the rule scorecard and LightGBM", spinner="dots"):
+        model = ChurnModel(cfg).fit(tables)
+    split = model.split_
+    console.print(
+        f"trained on {len(split.train)} monthly snapshots ({split.train[0].date()} to {split.train[-1].date()}), "
+        f"calibrated ({model.fitted_.method}) on {', '.join(str(d.date()) for d in split.calibration)}, "
+        f"tested out of time on {', '.join(str(d.date()) for d in split.test)}"
+    )
+    rep = report(model)
+    console.print(_frame_table("Out-of-time test slice", rep.metrics.loc[["rows", "churn_rate", "auc_roc", "pr_auc", "brier", "ece", "lift_top10"]]))
+    console.print(_frame_table("Warning levels on the test slice", rep.levels.reset_index(level="model").pivot(columns="model", values="precision").rename_axis("level")))
+    model.save(out / "model")
+    rep.save(out / "report")
+
+    with console.status("scoring the latest month", spinner="dots"):
+        scored = model.score(tables)
+    warned = scored[scored.warning_level > 0].sort_values(["warning_level", "health_score"])
+    view = Table(title=f"Top {top} warnings as of {scored.as_of.iloc[0].date()} ({len(warned):,} of {len(scored):,} customers warned)")
+    for col in ["customer", "level", "health", "churn probability"]:
+        view.add_column(col, justify="left" if col == "customer" else "right")
+    for row in warned.head(top).itertuples(index=False):
+        view.add_row(row.customer_id, str(row.warning_level), f"{row.health_score:.0f}", f"{row.churn_probability:.0%}")
     console.print(view)
-    n_indicators = current.shape[1] - 2
-    console.print(f"indicators as of {score_date.date()}: {len(current):,} customers x {n_indicators} indicators")
+    console.print(f"model: {out / 'model'}   report and plots: {out / 'report'}")
 
 
 @app.command()

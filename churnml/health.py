@@ -51,7 +51,10 @@ def health_score(probability: np.ndarray | pd.Series) -> np.ndarray:
 
 def customer_value(indicators: pd.DataFrame, settings: LevelSettings) -> np.ndarray:
     """What keeping each customer is worth: ``monthly_spend x value_months x margin`` (0 when unknown)."""
-    spend = indicators["monthly_spend"] if "monthly_spend" in indicators else pd.Series(0.0, index=indicators.index)
+    if "monthly_spend" not in indicators:
+        logger.warning("no monthly_spend indicator: every customer is valued 0 (the profit strategy warns no one)")
+        return np.zeros(len(indicators))
+    spend = indicators["monthly_spend"]
     return spend.fillna(0.0).clip(lower=0.0).to_numpy(dtype="float64") * settings.value_months * settings.margin
 
 

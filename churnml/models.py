@@ -35,7 +35,7 @@ from sklearn.frozen import FrozenEstimator
 from churnml.config import Config, LightGBMSettings, ModelSettings, load_config
 from churnml.health import WarningPolicy, choose_policy, customer_value, health_score
 from churnml.indicators import REGISTRY, build_indicators, month_starts
-from churnml.labels import ChurnDefinition, labelled_dates, make_training_frame
+from churnml.labels import ChurnDefinition, churn_labels, labelled_dates, make_training_frame
 from churnml.scorecard import RuleScorecard
 from churnml.tables import Tables, load_tables
 
@@ -255,6 +255,7 @@ class ChurnModel:
         self
         """
         settings = self.config.model
+        frame = frame.sort_values(KEYS, ignore_index=True)  # row order must not change the model
         split = time_split(frame.as_of.unique(), settings)
         train, cal, test = (split.slice(frame, part) for part in ("train", "calibration", "test"))
         logger.info(
@@ -367,16 +368,18 @@ class ChurnModel:
             row, in input order.
         """
         schema, fitted, policy = self._ready(indicators)
+        out = indicators[[c for c in KEYS if c in indicators.columns]].reset_index(drop=True)
+        if out.empty:
+            return out.assign(churn_probability=np.float64(), health_score=np.float64(), warning_level=np.int64())
         p = fitted.proba(schema.transform(indicators))
         health = health_score(p)
-        out = indicators[[c for c in KEYS if c in indicators.columns]].reset_index(drop=True)
         out["churn_probability"] = p
         out["health_score"] = health
         out["warning_level"] = policy.assign(health, customer_value(indicators.reset_index(drop=True), self.config.levels))
         return out
 
     def score(self, tables: Tables | dict | str, as_of: str | pd.Timestamp | None = None) -> pd.DataFrame:
-        """Score every customer known at ``as_of`` from raw tables.
+        """Score every customer of the customers table as of one date, from raw tables.
 
         Parameters
         ----------
@@ -387,14 +390,35 @@ class ChurnModel:
         Returns
         -------
         pandas.DataFrame
-            One row per customer started before as_of: see :meth:`predict_frame`.
+            One row per customer, sorted by customer_id: customer_id, as_of,
+            ``status``, then the columns of :meth:`predict_frame`. Only
+            ``status == "scored"`` rows carry a probability and health score;
+            the others say why not, as the churn definition sees them at
+            as_of (``too_new``: tenure below ``labels.min_tenure_days``;
+            ``no_history``: no activity yet; ``already_churned``; ``no_contract``
+            for the contractual definition; ``not_started``: signed up on or
+            after as_of) and have warning_level 0.
         """
         tables = load_tables(tables, self.config)
         if as_of is None:
             last = pd.Timestamp(tables["orders"].order_date.max().to_pyarrow().as_py())
             as_of = last.normalize().replace(day=1) + pd.offsets.MonthBegin(1)
+        (as_of,) = month_starts(as_of, tables)
+        statuses = churn_labels(tables, [as_of], config=self.config)
+        # the label's horizon lies in the future of as_of: "incomplete" is what a scorable customer looks like
+        statuses["status"] = statuses.status.replace({"incomplete": "scored", "eligible": "scored"})
+        everyone = tables["customers"].select("customer_id").to_pandas()
+        out = everyone.merge(statuses[["customer_id", "status"]], on="customer_id", how="left", validate="one_to_one")
+        out = out.fillna({"status": "not_started"}).sort_values("customer_id", ignore_index=True)
+        out.insert(1, "as_of", as_of)
         indicators = build_indicators(tables, [as_of], self.config)
-        return self.predict_frame(indicators)
+        scorable = indicators[indicators.customer_id.isin(out.customer_id[out.status == "scored"])]
+        scored = self.predict_frame(scorable).drop(columns="as_of")
+        out = out.merge(scored, on="customer_id", how="left", validate="one_to_one")
+        out["warning_level"] = out.warning_level.fillna(0).astype("int64")
+        logger.info("scored %d of %d customers as of %s; not scored: %s", len(scored), len(out), as_of.date(),
+                    out.status[out.status != "scored"].value_counts().to_dict())
+        return out
 
     # ---------------------------------------------------------------- persistence
     def save(self, path: str | Path) -> Path:

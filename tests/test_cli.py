@@ -12,8 +12,10 @@ def churnml(*args, cwd=None):
 def test_demo_runs_on_the_bundled_sample(tmp_path):
     out = churnml("demo", cwd=tmp_path)
     assert out.returncode == 0, out.stderr
-    assert "orders" in out.stdout and "sample loaded and valid" in out.stdout
-    assert "Training frame" in out.stdout and "indicators as of 2026-01-01: 2,500 customers" in out.stdout
+    assert "orders" in out.stdout and "Out-of-time test slice" in out.stdout
+    assert "auc_roc" in out.stdout and "Top 10 warnings as of 2026-01-01" in out.stdout
+    assert (tmp_path / "churnml-demo" / "model" / "model.joblib").is_file()
+    assert (tmp_path / "churnml-demo" / "report" / "reliability.png").is_file()
 
 
 @pytest.mark.parametrize("command", ["demo", "validate", "generate", "indicators"])

@@ -109,16 +109,38 @@ def test_lightgbm_beats_the_scorecard_and_both_are_calibrated(fitted):
     assert fitted.fitted_.estimator.best_iteration_ < fitted.config.model.lightgbm.n_estimators  # early stopping worked
 
 
-def test_score_returns_one_row_per_customer_with_the_public_columns(sample, fitted):
+def test_small_calibration_slices_get_platt_sigmoid(frame):
+    small = frame[frame.customer_id.isin(frame.customer_id.unique()[:400])]
+    model = ChurnModel().fit_frame(small)
+    assert model.fitted_.method == "sigmoid" and model.baseline_.method == "sigmoid"
+    rep = cm.evaluation.report(model)
+    # the rule score is no probability until calibrated; LightGBM stays calibrated on 755 rows
+    assert rep.calibration.loc["brier_after", "scorecard"] < rep.calibration.loc["brier_before", "scorecard"]
+    assert rep.calibration.loc["ece_after", "lightgbm"] <= 0.05
+    forced = ChurnModel({"model": {"calibration": "isotonic"}}).fit_frame(small)
+    assert forced.fitted_.method == "isotonic"
+
+
+def test_score_returns_every_customer_once_with_the_public_columns(sample, fitted):
     scored = fitted.score(sample, as_of="2025-06-01")
-    indicators = cm.build_indicators(sample, "2025-06-01")
-    assert scored.customer_id.tolist() == indicators.customer_id.tolist()
-    assert list(scored.columns) == ["customer_id", "as_of", "churn_probability", "health_score", "warning_level"]
+    customers = sample["customers"].to_pandas()
+    assert scored.customer_id.tolist() == sorted(customers.customer_id)
+    assert list(scored.columns) == ["customer_id", "as_of", "status", "churn_probability", "health_score", "warning_level"]
     assert scored.warning_level.dtype == "int64" and set(scored.warning_level) <= {0, 1, 2, 3}
-    np.testing.assert_allclose(scored.health_score, 100 * (1 - scored.churn_probability))
+    # statuses as the churn definition sees them at as_of; only scored rows carry a probability
+    labels = cm.labels.churn_labels(sample, "2025-06-01").set_index("customer_id").status
+    not_scored = scored[scored.status != "scored"].set_index("customer_id")
+    assert set(not_scored.status) == {"too_new", "already_churned", "not_started"}
+    assert (not_scored.status[not_scored.status != "not_started"] == labels.reindex(not_scored.index).dropna()).all()
+    late = customers.set_index("customer_id").signup_date.reindex(not_scored.index[not_scored.status == "not_started"])
+    assert (late >= "2025-06-01").all()
+    assert not_scored.churn_probability.isna().all() and (not_scored.warning_level == 0).all()
+    ok = scored[scored.status == "scored"]
+    assert ok.churn_probability.notna().all()
+    np.testing.assert_allclose(ok.health_score, 100 * (1 - ok.churn_probability))
     # levels follow the documents' bands on the health score
-    level = np.select([scored.health_score < 50, scored.health_score < 70, scored.health_score < 80], [1, 2, 3], 0)
-    np.testing.assert_array_equal(scored.warning_level, level)
+    level = np.select([ok.health_score < 50, ok.health_score < 70, ok.health_score < 80], [1, 2, 3], 0)
+    np.testing.assert_array_equal(ok.warning_level, level)
 
 
 def test_save_and_load_round_trip(tmp_path, sample, fitted):
@@ -148,9 +170,9 @@ def test_estimator_is_selectable_by_config_and_fit_runs_from_raw_tables(tmp_path
 
 def test_cold_start_scorecard_uses_the_rule_score_as_health(sample):
     model = ChurnModel({"model": {"estimator": "scorecard"}})
-    scored = model.score(sample, "2025-06-01")
-    card = RuleScorecard().fit(cm.build_indicators(sample, "2025-06-01"))
-    np.testing.assert_allclose(scored.health_score, card.health_score(cm.build_indicators(sample, "2025-06-01")))
+    scored = model.score(sample, "2025-06-01").query("status == 'scored'")
+    indicators = cm.build_indicators(sample, "2025-06-01").set_index("customer_id").loc[scored.customer_id].reset_index()
+    np.testing.assert_allclose(scored.health_score, RuleScorecard().fit(indicators).health_score(indicators))
     with pytest.raises(ValueError, match="not fitted"):
         ChurnModel().score(sample, "2025-06-01")
 
