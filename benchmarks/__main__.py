@@ -1,7 +1,8 @@
 """Run the benchmark suite and rewrite benchmarks/RESULTS.md.
 
-Usage: ``python -m benchmarks [--quick]``. ``--quick`` uses 10x smaller
-worlds (a smoke run; RESULTS.md is then written to RESULTS.quick.md).
+Usage: ``python -m benchmarks [--quick] [--only SUITE ...]``. ``--quick``
+uses 10x smaller worlds (a smoke run; written to RESULTS.quick.md). With
+``--only``, the sections of the other suites are kept from the existing file.
 """
 
 from __future__ import annotations
@@ -157,7 +158,42 @@ def indicators(scale: int, runs: int = 3) -> list[str]:
     return lines
 
 
-SUITES = {"generator": generator, "indicators": indicators}
+def causes(scale: int, runs: int = 3) -> list[str]:
+    n = 100_000 // scale
+    r = run_isolated("explain_causes", _world(n), runs)
+    return [
+        "## Cause attribution",
+        "",
+        f"The default `ChurnModel()` trained on a {n:,}-customer world (fit: indicators for every labelled",
+        f"month, labels, both models: {r['fit_s']:.0f} s); the model has {r['trees']} trees over {r['features']} features.",
+        f"Cause shares for all {r['rows']:,} customers as of the month after the data, median of {runs} runs,",
+        "both through the same grouping (`churnml.causes.cause_shares`), peak RSS of the whole process",
+        f"{r['peak_gb']:.2f} GiB.",
+        "",
+        "| method | wall (s) | vs shap | max abs difference in cause shares |",
+        "|---|---:|---:|---:|",
+        f"| churnml `FastTreeShap` (exact TreeSHAP once per decision pattern and tree) | {r['churnml_s']:.1f} | {r['shap_s'] / r['churnml_s']:.1f}x faster | {r['max_abs_diff']:.1e} |",
+        f"| reference: `shap.TreeExplainer(model).shap_values` | {r['shap_s']:.1f} | 1.0x | |",
+        "",
+    ]
+
+
+SUITES = {"generator": generator, "indicators": indicators, "causes": causes}
+TITLES = {"generator": "## Synthetic world generator", "indicators": "## Indicator engine", "causes": "## Cause attribution"}
+
+
+def _sections(text: str) -> dict[str, list[str]]:
+    """The existing file's suite sections, by title, to keep those not run this time."""
+    out: dict[str, list[str]] = {}
+    current = None
+    for line in text.splitlines():
+        if line.startswith("## "):
+            current = line if line in TITLES.values() else None
+            if current:
+                out[current] = []
+        if current:
+            out[current].append(line)
+    return out
 
 
 def main() -> None:
@@ -171,7 +207,8 @@ def main() -> None:
     lines = [
         "# Benchmark results",
         "",
-        f"Written by `{command}` on {dt.date.today()} at commit {_commit()}.",
+        f"Last written by `{command}` on {dt.date.today()} at commit {_commit()}; with `--only`, the other",
+        "sections are kept from earlier runs and each says how it was measured.",
         "",
         f"Machine: {_machine()}.",
         "",
@@ -180,9 +217,17 @@ def main() -> None:
         "seconds across runs.",
         "",
     ]
-    for name in args.only or SUITES:
-        lines += SUITES[name](scale, args.runs) if name == "indicators" else SUITES[name](scale)
     target = HERE / ("RESULTS.quick.md" if args.quick else "RESULTS.md")
+    kept = _sections(target.read_text()) if target.exists() and args.only else {}
+    for name in SUITES:
+        if lines[-1] != "":
+            lines.append("")
+        if args.only and name not in args.only:
+            if TITLES[name] in kept:
+                lines += kept[TITLES[name]]
+            continue
+        section = SUITES[name](scale, args.runs) if name in ("indicators", "causes") else SUITES[name](scale)
+        lines += [section[0], "", f"Measured by `{command}` on {dt.date.today()}.", *section[1:]]
     tmp = target.with_suffix(".tmp")
     tmp.write_text("\n".join(lines))
     tmp.replace(target)

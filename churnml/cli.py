@@ -29,6 +29,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 console = Console()
+if not console.is_terminal:  # piped or captured: do not wrap tables at 80 columns
+    console = Console(width=160)
 state = {"verbose": False}
 
 
@@ -106,12 +108,14 @@ def demo(
 
     with console.status("scoring the latest month", spinner="dots"):
         scored = model.score(tables)
-    warned = scored[scored.warning_level > 0].sort_values(["warning_level", "health_score"])
+    warned = scored[scored.warning_level > 0]  # already sorted: level, value, risk
     view = Table(title=f"Top {top} warnings as of {scored.as_of.iloc[0].date()} ({len(warned):,} of {len(scored):,} customers warned)")
-    for col in ["customer", "level", "health", "churn probability"]:
-        view.add_column(col, justify="left" if col == "customer" else "right")
+    for col in ["customer", "level", "health", "value", "cause", "owner"]:
+        view.add_column(col, justify="right" if col in ("level", "health") else "left")
+    view.add_column("main reason", overflow="fold")
     for row in warned.head(top).itertuples(index=False):
-        view.add_row(row.customer_id, str(row.warning_level), f"{row.health_score:.0f}", f"{row.churn_probability:.0%}")
+        reason = row.reasons[0] if row.reasons else ""
+        view.add_row(row.customer_id, str(row.warning_level), f"{row.health_score:.0f}", row.value_tier, str(row.primary_cause), str(row.owner), reason)
     console.print(view)
     console.print(f"model: {out / 'model'}   report and plots: {out / 'report'}")
 

@@ -27,6 +27,8 @@ __all__ = [
     "LightGBMSettings",
     "ModelSettings",
     "ProfitAction",
+    "CauseSettings",
+    "Playbook",
     "Rule",
     "ScorecardSettings",
     "TableSource",
@@ -363,6 +365,111 @@ class ModelSettings(_Strict):
     lightgbm: LightGBMSettings = Field(default_factory=LightGBMSettings)
 
 
+CauseName = Literal["price", "service", "needs_change", "none"]
+Department = Literal["sales", "customer_service", "product", "finance"]
+
+
+def _registry_causes() -> dict[str, str]:
+    from churnml.indicators import REGISTRY  # local: indicators imports config
+
+    return {name: ind.cause or "none" for name, ind in REGISTRY.items()}
+
+
+class Playbook(_Strict):
+    """The retention action for one churn cause and the department that acts."""
+
+    action: str
+    owner: Department
+
+
+def _default_playbook() -> dict[str, Playbook]:
+    return {
+        "price": Playbook(
+            action="Make a limited-time price or bundle offer; add value (service, terms) rather than cutting the list price.",
+            owner="sales",
+        ),
+        "service": Playbook(
+            action="Apologise sincerely and compensate; agree explicit service commitments and follow up on them.",
+            owner="customer_service",
+        ),
+        "needs_change": Playbook(
+            action="Review how the customer's needs changed: offer product extensions or new uses, or refer a partner when we cannot serve the need.",
+            owner="product",
+        ),
+    }
+
+
+class CauseSettings(_Strict):
+    """How warnings are attributed to churn causes and turned into actions.
+
+    ``indicator_causes`` maps every indicator to ``price``, ``service``,
+    ``needs_change`` or ``none`` (profile fields: never a cause); a map that
+    names an unknown indicator or leaves one out is an error at load.
+    """
+
+    indicator_causes: dict[str, CauseName] = Field(default_factory=_registry_causes)
+    playbook: dict[Literal["price", "service", "needs_change"], Playbook] = Field(default_factory=_default_playbook)
+    high_value_action: str = Field(
+        "High-value customer: offer a custom solution and executive-level contact.",
+        description="added to the action of high-value customers, whatever the cause",
+    )
+    owner_by_indicator: dict[str, Department] = Field(
+        default_factory=lambda: {
+            name: "finance"
+            for name in ("payment_days_3m", "payment_days_ratio", "overdue_invoices", "overdue_days_mean", "overdue_amount_to_avg_order")
+        },
+        description="when a warning's top driver is one of these indicators, this department acts (arrears -> finance)",
+    )
+    explain: Literal["warned", "all"] = Field("warned", description="which scored customers get causes and reasons")
+    top_indicators: int = Field(3, ge=1, le=10, description="driving indicators (and reasons) per customer")
+    value_tiers: tuple[float, float] = Field(
+        (0.2, 0.5), description="top shares of customers by monthly spend that are high value, and high or medium value"
+    )
+    loyal_health: float = Field(70.0, ge=0, le=100, description="health at or above this counts as loyal (value x loyalty quadrant)")
+    min_peers: int = Field(20, ge=1, description="smallest industry or segment group used as 'comparable customers'")
+
+    @field_validator("indicator_causes")
+    @classmethod
+    def _complete_map(cls, value: dict[str, str]) -> dict[str, str]:
+        from churnml.indicators import REGISTRY
+
+        unknown = sorted(set(value) - set(REGISTRY))
+        unmapped = sorted(set(REGISTRY) - set(value))
+        problems = []
+        if unknown:
+            problems.append(f"names unknown indicator(s) {unknown}")
+        if unmapped:
+            problems.append(f"leaves indicator(s) {unmapped} unmapped (map them to price, service, needs_change or none)")
+        if problems:
+            raise ValueError("the cause map " + " and ".join(problems))
+        return value
+
+    @field_validator("owner_by_indicator")
+    @classmethod
+    def _known_owner_indicators(cls, value: dict[str, str]) -> dict[str, str]:
+        from churnml.indicators import REGISTRY
+
+        unknown = sorted(set(value) - set(REGISTRY))
+        if unknown:
+            raise ValueError(f"unknown indicator(s) {unknown}; see churnml.list_indicators()")
+        return value
+
+    @field_validator("value_tiers")
+    @classmethod
+    def _nested_tiers(cls, value: tuple[float, float]) -> tuple[float, float]:
+        if not 0 < value[0] <= value[1] <= 1:
+            raise ValueError(f"value_tiers must satisfy 0 < high <= high_or_medium <= 1, got {list(value)}")
+        return value
+
+    @field_validator("playbook")
+    @classmethod
+    def _every_cause(cls, value: dict[str, Playbook]) -> dict[str, Playbook]:
+        missing = sorted({"price", "service", "needs_change"} - set(value))
+        if missing:
+            raise ValueError(f"the playbook needs an entry for every cause; missing {missing}")
+        return value
+
+
 class Config(_Strict):
     """churnml configuration (the root of ``configs/*.yaml``)."""
 
@@ -373,6 +480,7 @@ class Config(_Strict):
     model: ModelSettings = Field(default_factory=ModelSettings)
     scorecard: ScorecardSettings = Field(default_factory=ScorecardSettings)
     levels: LevelSettings = Field(default_factory=LevelSettings)
+    causes: CauseSettings = Field(default_factory=CauseSettings)
 
     @field_validator("tables")
     @classmethod

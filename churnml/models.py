@@ -32,6 +32,8 @@ import pandas as pd
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.frozen import FrozenEstimator
 
+from churnml.causes import FastTreeShap, PeerAverages, ValueTiers
+from churnml.causes import explain as explain_causes
 from churnml.config import Config, LightGBMSettings, ModelSettings, load_config
 from churnml.health import WarningPolicy, choose_policy, customer_value, health_score
 from churnml.indicators import REGISTRY, build_indicators, month_starts
@@ -174,6 +176,28 @@ class FittedEstimator:
         model = self.calibrated if self.calibrated is not None else self.estimator
         return model.predict_proba(X)[:, 1]
 
+    def contributions(self, X: pd.DataFrame) -> pd.DataFrame:
+        """Risk contribution of each indicator: TreeSHAP log-odds (LightGBM) or deducted points (scorecard)."""
+        if isinstance(self.estimator, RuleScorecard):
+            points = self.estimator.deductions(X)
+            by_indicator = {r.name: r.indicator for r in self.estimator.rules_}
+            return points.T.groupby(by_indicator).sum().T.reindex(index=X.index) if len(points.columns) else pd.DataFrame(index=X.index)
+        if getattr(self, "_shap", None) is None:
+            self._shap = FastTreeShap(self.estimator.booster_)
+        phi = self._shap.contributions(X)
+        return pd.DataFrame(phi[:, :-1], index=X.index, columns=self._shap.feature_names)
+
+
+@dataclass
+class _Scorer:
+    """Everything scoring needs: fitted, or built from the batch for a cold start."""
+
+    schema: FeatureSchema
+    fitted: FittedEstimator
+    policy: WarningPolicy
+    peers: PeerAverages
+    value_tiers: ValueTiers
+
 
 class ChurnModel:
     """Indicators, estimator, calibration and warning levels in one object.
@@ -280,6 +304,9 @@ class ChurnModel:
             if fitted is not None
         }
         self.policy_ = self.policies_[self.fitted_.name]
+        known = pd.concat([train, cal])
+        self.peers_ = PeerAverages.fit(known, self.config.causes.min_peers)
+        self.value_tiers_ = ValueTiers.fit(known.get("monthly_spend", pd.Series(dtype="float64")), self.config.causes.value_tiers)
         self.split_ = split
         self.test_predictions_ = self._predictions(test, X_test)
         return self
@@ -338,66 +365,104 @@ class ChurnModel:
     def is_fitted(self) -> bool:
         return hasattr(self, "fitted_")
 
-    def _ready(self, indicators: pd.DataFrame) -> tuple[FeatureSchema, FittedEstimator, WarningPolicy]:
+    def _ready(self, indicators: pd.DataFrame) -> _Scorer:
         if self.is_fitted:
-            return self.schema_, self.fitted_, self.policy_
+            return _Scorer(self.schema_, self.fitted_, self.policy_, self.peers_, self.value_tiers_)
         if self.config.model.estimator != "scorecard":
             raise ValueError(
                 "this ChurnModel is not fitted: call fit(tables, as_of=[...]) first, or use "
                 "model.estimator: scorecard for a cold start without training data"
             )
-        logger.info("cold start: uncalibrated rule scorecard (health = rule score) with the fixed warning bands")
+        logger.info("cold start: uncalibrated rule scorecard (health = rule score), fixed warning bands, peers from this batch")
         schema = FeatureSchema([c for c in indicators.columns if c in REGISTRY and REGISTRY[c].kind == "numeric"], {})
         card = RuleScorecard(**self._scorecard_params()).fit(schema.transform(indicators))
         policy = choose_policy(self.config.levels.model_copy(update={"strategy": "fixed"}), np.array([]), np.array([]))
-        return schema, FittedEstimator("scorecard", card, None, None), policy
+        causes = self.config.causes
+        spend = indicators.get("monthly_spend", pd.Series(dtype="float64"))
+        return _Scorer(
+            schema, FittedEstimator("scorecard", card, None, None), policy,
+            PeerAverages.fit(indicators, causes.min_peers), ValueTiers.fit(spend, causes.value_tiers),
+        )
 
     def predict_proba(self, indicators: pd.DataFrame) -> np.ndarray:
         """Calibrated churn probability within the horizon, one per indicator row."""
-        schema, fitted, _ = self._ready(indicators)
-        return fitted.proba(schema.transform(indicators))
+        scorer = self._ready(indicators)
+        return scorer.fitted.proba(scorer.schema.transform(indicators))
 
-    def predict_frame(self, indicators: pd.DataFrame) -> pd.DataFrame:
+    def predict_frame(
+        self, indicators: pd.DataFrame, explain: str | None = None, earlier: pd.DataFrame | None = None
+    ) -> pd.DataFrame:
         """Warning columns for indicator rows (as from :func:`churnml.build_indicators`).
+
+        Parameters
+        ----------
+        indicators : DataFrame
+            customer_id (and as_of) plus indicator columns; absent indicators
+            are treated as missing (logged).
+        explain : {"warned", "all"}, optional
+            Which rows get causes and reasons (default ``causes.explain``:
+            the warned ones; explaining costs TreeSHAP).
+        earlier : DataFrame, optional
+            The same customers' indicators 3 months earlier, for the reasons.
 
         Returns
         -------
         pandas.DataFrame
-            customer_id, as_of (when given), churn_probability, health_score,
-            warning_level (1, 2, 3, or 0 for no warning); one row per input
-            row, in input order.
+            One row per input row, in input order: customer_id, as_of (when
+            given), churn_probability, health_score, warning_level (1, 2, 3,
+            or 0 for none), primary_cause, cause_shares, top_indicators,
+            reasons, action, owner, value_tier, quadrant. See
+            :mod:`churnml.causes`.
         """
-        schema, fitted, policy = self._ready(indicators)
-        out = indicators[[c for c in KEYS if c in indicators.columns]].reset_index(drop=True)
-        if out.empty:
-            return out.assign(churn_probability=np.float64(), health_score=np.float64(), warning_level=np.int64())
-        p = fitted.proba(schema.transform(indicators))
-        health = health_score(p)
+        scorer = self._ready(indicators)
+        rows = indicators.reset_index(drop=True)
+        out = rows[[c for c in KEYS if c in rows.columns]].copy()
+        X = scorer.schema.transform(rows)
+        p = scorer.fitted.proba(X) if len(rows) else np.array([], dtype="float64")
         out["churn_probability"] = p
-        out["health_score"] = health
-        out["warning_level"] = policy.assign(health, customer_value(indicators.reset_index(drop=True), self.config.levels))
-        return out
+        out["health_score"] = health_score(p)
+        out["warning_level"] = scorer.policy.assign(out.health_score.to_numpy(), customer_value(rows, self.config.levels))
+        mode = explain or self.config.causes.explain
+        if mode not in ("warned", "all"):
+            raise ValueError(f"explain must be 'warned' or 'all', got {mode!r}")
+        chosen = out.index if mode == "all" else out.index[out.warning_level > 0]
+        contributions = pd.DataFrame()
+        if len(chosen):
+            contributions = scorer.fitted.contributions(X.loc[chosen])
+            # a missing value is no evidence of a cause, and cannot be put in words
+            contributions = contributions.where(X.loc[chosen, contributions.columns].notna().to_numpy(), 0.0)
+        earlier = earlier.set_index("customer_id") if earlier is not None else None
+        extra = explain_causes(
+            rows, contributions, settings=self.config.causes, health=out.health_score, warned=out.warning_level > 0,
+            peers=scorer.peers, tiers=scorer.value_tiers, earlier=earlier,
+        )
+        return pd.concat([out, extra], axis=1)
 
-    def score(self, tables: Tables | dict | str, as_of: str | pd.Timestamp | None = None) -> pd.DataFrame:
-        """Score every customer of the customers table as of one date, from raw tables.
+    def score(
+        self, tables: Tables | dict | str, as_of: str | pd.Timestamp | None = None, explain: str | None = None
+    ) -> pd.DataFrame:
+        """The warning list: every customer of the customers table once, as of one date.
 
         Parameters
         ----------
         tables : Tables, dict of DataFrames, or a directory
         as_of : month start, optional
             Default: the month start after the last order.
+        explain : {"warned", "all"}, optional
+            Which customers get causes and reasons (default ``causes.explain``).
 
         Returns
         -------
         pandas.DataFrame
-            One row per customer, sorted by customer_id: customer_id, as_of,
-            ``status``, then the columns of :meth:`predict_frame`. Only
+            customer_id, as_of, ``status``, then the columns of
+            :meth:`predict_frame`; sorted by warning level (1 first, no
+            warning last), then value (monthly spend), then risk. Only
             ``status == "scored"`` rows carry a probability and health score;
             the others say why not, as the churn definition sees them at
             as_of (``too_new``: tenure below ``labels.min_tenure_days``;
             ``no_history``: no activity yet; ``already_churned``; ``no_contract``
             for the contractual definition; ``not_started``: signed up on or
-            after as_of) and have warning_level 0.
+            after as_of), have warning_level 0 and come last.
         """
         tables = load_tables(tables, self.config)
         if as_of is None:
@@ -409,16 +474,30 @@ class ChurnModel:
         statuses["status"] = statuses.status.replace({"incomplete": "scored", "eligible": "scored"})
         everyone = tables["customers"].select("customer_id").to_pandas()
         out = everyone.merge(statuses[["customer_id", "status"]], on="customer_id", how="left", validate="one_to_one")
-        out = out.fillna({"status": "not_started"}).sort_values("customer_id", ignore_index=True)
+        out = out.fillna({"status": "not_started"})
         out.insert(1, "as_of", as_of)
-        indicators = build_indicators(tables, [as_of], self.config)
-        scorable = indicators[indicators.customer_id.isin(out.customer_id[out.status == "scored"])]
-        scored = self.predict_frame(scorable).drop(columns="as_of")
+
+        earlier_date = as_of - pd.DateOffset(months=self.config.indicators.recent_months)
+        try:
+            dates = month_starts([earlier_date, as_of], tables)
+        except ValueError:  # no data that far back: reasons go without the earlier value
+            dates = [as_of]
+        panel = build_indicators(tables, dates, self.config)
+        indicators = panel[(panel.as_of == as_of) & panel.customer_id.isin(out.customer_id[out.status == "scored"])]
+        earlier = panel[panel.as_of == earlier_date] if len(dates) == 2 else None
+        scored = self.predict_frame(indicators, explain=explain, earlier=earlier).drop(columns="as_of")
+        scored["_value"] = indicators["monthly_spend"].to_numpy() if "monthly_spend" in indicators else np.nan
         out = out.merge(scored, on="customer_id", how="left", validate="one_to_one")
         out["warning_level"] = out.warning_level.fillna(0).astype("int64")
-        logger.info("scored %d of %d customers as of %s; not scored: %s", len(scored), len(out), as_of.date(),
-                    out.status[out.status != "scored"].value_counts().to_dict())
-        return out
+        rank = out.warning_level.replace(0, 4) + 4 * (out.status != "scored")
+        out = out.assign(_rank=rank).sort_values(
+            ["_rank", "_value", "churn_probability", "customer_id"], ascending=[True, False, False, True], na_position="last", kind="stable"
+        )
+        logger.info(
+            "scored %d of %d customers as of %s; not scored: %s", len(scored), len(out), as_of.date(),
+            out.status[out.status != "scored"].value_counts().to_dict(),
+        )
+        return out.drop(columns=["_rank", "_value"]).reset_index(drop=True)
 
     # ---------------------------------------------------------------- persistence
     def save(self, path: str | Path) -> Path:

@@ -55,3 +55,28 @@ def tiny_frames() -> dict[str, pd.DataFrame]:
 def quiet_logs(caplog):
     caplog.set_level(logging.WARNING)
     return caplog
+
+
+SAMPLE_DATES = list(pd.date_range("2024-07-01", "2025-04-01", freq="MS"))
+
+
+@pytest.fixture(scope="session")
+def sample():
+    import churnml as cm
+
+    return cm.datasets.load_sample()
+
+
+@pytest.fixture(scope="session")
+def sample_frame(sample):
+    import churnml as cm
+
+    return cm.make_training_frame(sample, SAMPLE_DATES)
+
+
+@pytest.fixture(scope="session")
+def sample_model(sample_frame):
+    """The default ChurnModel fitted on the bundled sample's labelled months."""
+    import churnml as cm
+
+    return cm.ChurnModel().fit_frame(sample_frame)

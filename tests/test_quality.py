@@ -4,6 +4,7 @@ The full measurement (20,000 customers, a seed fixed before it was first
 run) is ``python -m benchmarks.quality``; this is its CI-sized guard.
 """
 
+import pandas as pd
 import pytest
 from sklearn.metrics import roc_auc_score
 
@@ -12,12 +13,22 @@ import churnml as cm
 pytestmark = pytest.mark.slow
 
 N, SEED = 8000, 1
+CAUSES = ("price", "service", "needs_change")
 
 
 @pytest.fixture(scope="module")
-def report():
-    world, _ = cm.datasets.make_synthetic(N, months=24, seed=SEED)
-    return cm.evaluation.report(cm.ChurnModel().fit(world))
+def world():
+    return cm.datasets.make_synthetic(N, months=24, seed=SEED)
+
+
+@pytest.fixture(scope="module")
+def model(world):
+    return cm.ChurnModel().fit(world[0])
+
+
+@pytest.fixture(scope="module")
+def report(model):
+    return cm.evaluation.report(model)
 
 
 def test_lightgbm_auc_floor_and_margin_over_the_scorecard(report):
@@ -39,3 +50,22 @@ def test_orders_only_world_trains_and_beats_recency():
     assert frame.customer_id.tolist() == test.customer_id.tolist()
     recency = roc_auc_score(frame.churned, frame.days_since_last_activity)
     assert roc_auc_score(test.churned, test.lightgbm_probability) > recency
+
+
+def test_cause_of_the_first_warning_before_the_churn_date(world, model):
+    """Primary cause vs planted cause at each churner's first warning before it churns.
+
+    Issue 5 asks for 85%; churnml reaches about 77% on the fresh world of
+    benchmarks/QUALITY.md, where a supervised classifier of the planted cause
+    reaches about 80% from the same rows. This guards the level reached.
+    """
+    tables, truth = world
+    truth = truth.set_index("customer_id")
+    panel = cm.build_indicators(tables, list(pd.date_range(model.split_.test[0], periods=9, freq="MS")))
+    panel = panel[(panel.customer_id.map(truth.churn_date) >= panel.as_of) & panel.customer_id.map(truth.cause).isin(CAUSES)]
+    scored = model.predict_frame(panel, explain="all")
+    first = scored[scored.warning_level > 0].sort_values("as_of").groupby("customer_id").head(1)
+    accuracy = (first.primary_cause == first.customer_id.map(truth.cause)).mean()
+    print(f"first-warning cause accuracy: {accuracy:.3f} over {len(first)} churners")
+    assert len(first) > 150
+    assert accuracy >= 0.72

@@ -1,0 +1,346 @@
+"""Churn causes: which of price, service or needs change drives a warning, in plain words.
+
+For LightGBM, every customer's risk is split over the indicators with exact
+TreeSHAP (in log-odds of the uncalibrated model; calibration is monotone, so
+it does not change which indicators raise the risk). For the rule
+scorecard, an indicator's contribution is the points its fired rules
+deducted. From there both models share one path:
+
+* only **risk-increasing** contributions count; each indicator adds its
+  contribution to its cause (``causes.indicator_causes``; profile fields map
+  to ``none`` and never count);
+* ``cause_shares`` are those sums divided by their total: non-negative,
+  summing to 1. A customer with no risk-increasing contribution (nothing
+  makes it riskier than the average customer) gets all shares 0 and no
+  primary cause;
+* ``primary_cause`` is the cause with the largest share; ``top_indicators``
+  are the indicators with the largest risk-increasing contributions, those
+  of the primary cause first;
+* each driving indicator becomes a **reason** from the registry's template,
+  with the customer's value 3 months earlier and the average of comparable
+  customers (same industry, else same segment, else everyone);
+* the **action** is the playbook entry of the primary cause (plus the
+  high-value action for high-value customers) and the **owner** is the
+  cause's department, unless the top driver names another (arrears go to
+  finance).
+
+TreeSHAP is the expensive step. :class:`FastTreeShap` computes exactly what
+``shap.TreeExplainer`` (and LightGBM's ``pred_contrib``) compute, but per
+tree only once for each group of rows that take the same decision at every
+split of that tree: such rows have identical SHAP values in that tree.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from churnml.config import CauseSettings
+from churnml.indicators import REGISTRY
+
+__all__ = ["CAUSES", "FastTreeShap", "PeerAverages", "ValueTiers", "cause_shares", "explain", "reason_text", "top_drivers"]
+
+logger = logging.getLogger(__name__)
+
+CAUSES = ("price", "service", "needs_change")
+# LightGBM treats |x| <= kZeroThreshold as zero for missing_type "Zero"
+_ZERO = 1e-35
+# below this many rows, LightGBM's own pred_contrib is faster than grouping
+_SMALL = 2000
+
+
+class FastTreeShap:
+    """Exact path-dependent TreeSHAP for a LightGBM booster, computed once per distinct decision pattern.
+
+    For each tree, rows are grouped by the interval of every split feature
+    between that tree's thresholds (NaN and zero in groups of their own, so
+    any missing-value rule sends a group one way); LightGBM's own
+    ``pred_contrib`` then runs for that single tree on one row per group.
+    The result equals ``booster.predict(X, pred_contrib=True)`` to floating
+    point rounding.
+
+    Parameters
+    ----------
+    booster : lightgbm.Booster
+    """
+
+    def __init__(self, booster):
+        self.booster = booster
+        self.feature_names = booster.feature_name()
+        per_tree: list[dict[int, list[float] | None]] = []  # feature -> thresholds (None: categorical split)
+        for info in booster.dump_model()["tree_info"]:
+            splits: dict[int, list[float] | None] = {}
+            stack = [info["tree_structure"]]
+            while stack:
+                node = stack.pop()
+                if "split_feature" not in node:
+                    continue
+                f = node["split_feature"]
+                if node["decision_type"] == "==":
+                    splits[f] = None
+                else:
+                    splits.setdefault(f, []).append(float(node["threshold"]))
+                stack += [node["left_child"], node["right_child"]]
+            per_tree.append(splits)
+        # every threshold of a feature across trees: one interval code per value serves all trees
+        self.bounds = {
+            f: np.unique([t for tree in per_tree if tree.get(f) for t in tree[f]])
+            for f in {f for tree in per_tree for f, t in tree.items() if t is not None}
+        }
+        # per tree and feature: global interval code -> this tree's interval code, and the radix
+        self.trees: list[list[tuple[int, np.ndarray | None, int]]] = []
+        for tree in per_tree:
+            steps = []
+            for f, thresholds in tree.items():
+                if thresholds is None:
+                    steps.append((f, None, 0))
+                    continue
+                mine = np.unique(thresholds)
+                below = np.searchsorted(mine, np.r_[self.bounds[f], np.inf], side="left")
+                steps.append((f, np.r_[below, len(mine) + 1, len(mine) + 2], len(mine) + 3))
+            self.trees.append(steps)
+
+    def _matrix(self, X: pd.DataFrame) -> np.ndarray:
+        """X in LightGBM's numeric representation (categories as their training codes)."""
+        categories = iter(self.booster.pandas_categorical or [])
+        out = np.empty((len(X), len(self.feature_names)), dtype="float64")
+        for j, name in enumerate(self.feature_names):
+            col = X[name]
+            if isinstance(col.dtype, pd.CategoricalDtype):
+                codes = pd.Categorical(col, categories=next(categories)).codes.astype("float64")
+                codes[codes < 0] = np.nan
+                out[:, j] = codes
+            else:
+                out[:, j] = col.to_numpy(dtype="float64", na_value=np.nan)
+        return out
+
+    def _codes(self, data: np.ndarray) -> dict[int, np.ndarray]:
+        """Per split feature: the interval between all thresholds (NaN and zero apart), or the category."""
+        codes = {}
+        for f in {f for tree in self.trees for f, _, _ in tree}:
+            x = data[:, f]
+            if f not in self.bounds:  # the category code itself; NaN apart
+                codes[f] = (np.nan_to_num(x, nan=-1.0) + 1).astype(np.int64)
+                continue
+            code = np.searchsorted(self.bounds[f], x, side="left").astype(np.int64)
+            code[np.abs(x) <= _ZERO] = len(self.bounds[f]) + 1
+            code[np.isnan(x)] = len(self.bounds[f]) + 2
+            codes[f] = code
+        return codes
+
+    def contributions(self, X: pd.DataFrame) -> np.ndarray:
+        """SHAP values, shape ``(n, n_features + 1)``; the last column is the expected value."""
+        if len(X) <= _SMALL:
+            return self.booster.predict(X[self.feature_names], pred_contrib=True)
+        data = self._matrix(X)
+        codes = self._codes(data)
+        category_radix = {f: int(c.max()) + 1 for f, c in codes.items() if f not in self.bounds}
+        n = len(data)
+        total = np.zeros((data.shape[1] + 1, n))
+        for t, steps in enumerate(self.trees):
+            key = np.zeros(n, dtype=np.int64)
+            for f, lut, radix in steps:
+                if lut is None:
+                    key = key * category_radix[f] + codes[f]
+                else:
+                    key = key * radix + lut[codes[f]]
+            group, uniques = pd.factorize(key)
+            first = np.empty(len(uniques), dtype=np.int64)
+            first[group[::-1]] = np.arange(n - 1, -1, -1)  # the first row of each group represents it
+            phi = self.booster.predict(data[first], start_iteration=t, num_iteration=1, pred_contrib=True)
+            for f, _, _ in steps:
+                total[f] += phi[group, f]
+            total[-1] += phi[0, -1]
+        return total.T
+
+
+def cause_shares(contributions: pd.DataFrame, indicator_causes: dict[str, str]) -> pd.DataFrame:
+    """Share of each cause in the risk-increasing contributions of each row.
+
+    Parameters
+    ----------
+    contributions : DataFrame
+        One column per indicator (SHAP values or scorecard points).
+    indicator_causes : dict
+        Indicator -> cause (``none`` never counts).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``price``, ``service``, ``needs_change``: non-negative,
+        summing to 1, or all 0 when nothing raises the risk.
+
+    Examples
+    --------
+    >>> c = pd.DataFrame({"complaints_3m": [0.6, -1.0], "price_tickets_3m": [0.2, -0.5], "tenure_months": [0.9, 0.0]})
+    >>> cause_shares(c, {"complaints_3m": "service", "price_tickets_3m": "price", "tenure_months": "none"}).round(2).to_dict("records")
+    [{'price': 0.25, 'service': 0.75, 'needs_change': 0.0}, {'price': 0.0, 'service': 0.0, 'needs_change': 0.0}]
+    """
+    risk = contributions.clip(lower=0.0)
+    sums = pd.DataFrame({cause: risk[[c for c in risk.columns if indicator_causes.get(c) == cause]].sum(axis=1) for cause in CAUSES})
+    total = sums.sum(axis=1)
+    return sums.div(total.where(total > 0), axis=0).fillna(0.0)
+
+
+def top_drivers(contributions: pd.DataFrame, indicator_causes: dict[str, str], k: int) -> list[list[str]]:
+    """Per row, up to ``k`` cause-mapped indicators with the largest risk-increasing contributions."""
+    mapped = [c for c in contributions.columns if indicator_causes.get(c, "none") != "none"]
+    values = contributions[mapped].to_numpy(dtype="float64")
+    order = np.argsort(-values, axis=1, kind="stable")[:, :k]
+    names = np.asarray(mapped, dtype=object)
+    return [[names[j] for j in row if values[i, j] > 0] for i, row in enumerate(order)]
+
+
+@dataclass
+class PeerAverages:
+    """Average indicator values of comparable customers: by industry, by segment, and overall."""
+
+    by: dict[str, pd.DataFrame]
+    sizes: dict[str, pd.Series]
+    overall: pd.Series
+    min_peers: int
+
+    @classmethod
+    def fit(cls, frame: pd.DataFrame, min_peers: int) -> PeerAverages:
+        numeric = [c for c in frame.columns if c in REGISTRY and REGISTRY[c].kind == "numeric"]
+        by, sizes = {}, {}
+        for key in ("industry", "segment"):
+            if key in frame.columns:
+                by[key] = frame.groupby(key, observed=True)[numeric].mean()
+                sizes[key] = frame.groupby(key, observed=True).size()
+        return cls(by, sizes, frame[numeric].mean(), min_peers)
+
+    def lookup(self, row: pd.Series, indicator: str) -> tuple[str, float]:
+        """(who the peers are, their average) for one customer and indicator."""
+        for key in ("industry", "segment"):
+            group = row.get(key)
+            if key in self.by and isinstance(group, str) and self.sizes[key].get(group, 0) >= self.min_peers:
+                return f"{group} customers", float(self.by[key].at[group, indicator]) if indicator in self.by[key] else np.nan
+        return "all customers", float(self.overall.get(indicator, np.nan))
+
+
+@dataclass
+class ValueTiers:
+    """Monthly-spend thresholds for the high and medium value tiers."""
+
+    high: float
+    medium: float
+
+    @classmethod
+    def fit(cls, monthly_spend: pd.Series, shares: tuple[float, float]) -> ValueTiers:
+        spend = monthly_spend.dropna()
+        if spend.empty:
+            return cls(np.inf, np.inf)
+        return cls(float(spend.quantile(1 - shares[0])), float(spend.quantile(1 - shares[1])))
+
+    def tier(self, monthly_spend: pd.Series) -> pd.Series:
+        spend = monthly_spend.fillna(0.0)
+        return pd.Series(np.select([spend >= self.high, spend >= self.medium], ["high", "medium"], "low"), index=monthly_spend.index)
+
+
+def quadrant(tier: pd.Series, health: pd.Series, loyal_health: float) -> pd.Series:
+    """Value x loyalty: core, potential (valuable, at risk), basic, phase_out."""
+    valuable = tier.isin(["high", "medium"]).to_numpy()
+    loyal = (health >= loyal_health).to_numpy()
+    labels = np.select([valuable & loyal, valuable, loyal], ["core", "potential", "basic"], "phase_out")
+    return pd.Series(labels, index=tier.index).where(health.notna().to_numpy())
+
+
+def _format(value: float, template: str, name: str) -> str:
+    """Format a value the way the indicator's own template formats it."""
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return "unknown"
+    match = re.search(r"\{" + re.escape(name) + r"(:[^}]*)?\}", template)
+    spec = match.group(1)[1:] if match and match.group(1) else ".3g"
+    try:
+        return format(value, spec.replace("+", ""))
+    except (ValueError, TypeError):
+        return f"{value:.3g}"
+
+
+def reason_text(row: pd.Series, indicator: str, earlier: float, peers: tuple[str, float]) -> str:
+    """One plain-language reason: the indicator's template, its value 3 months earlier, and comparable customers.
+
+    Examples
+    --------
+    >>> row = pd.Series({"complaints_3m": 4.0, "industry": "retail"})
+    >>> reason_text(row, "complaints_3m", 1.0, ("retail customers", 0.52))
+    '4 complaints in the last 3 months (3 months earlier: 1; retail customers: 1 on average)'
+    """
+    template = REGISTRY[indicator].reason
+    values = {k: (np.nan if v is None else v) for k, v in row.items()}
+    try:
+        text = template.format(**values)
+    except (KeyError, ValueError, TypeError):
+        text = f"{indicator}: {_format(row.get(indicator), template, indicator)}"
+    context = []
+    if earlier is not None and not np.isnan(earlier):
+        context.append(f"3 months earlier: {_format(earlier, template, indicator)}")
+    who, average = peers
+    if not np.isnan(average):
+        context.append(f"{who}: {_format(average, template, indicator)} on average")
+    return text + (f" ({'; '.join(context)})" if context else "")
+
+
+def explain(
+    rows: pd.DataFrame,
+    contributions: pd.DataFrame,
+    *,
+    settings: CauseSettings,
+    health: pd.Series,
+    warned: pd.Series,
+    peers: PeerAverages,
+    tiers: ValueTiers,
+    earlier: pd.DataFrame | None = None,
+) -> pd.DataFrame:
+    """Cause, shares, drivers, reasons, action, owner, value tier and quadrant per row.
+
+    Parameters
+    ----------
+    rows : DataFrame
+        Indicator rows (index aligned with ``contributions``).
+    contributions : DataFrame
+        Risk contributions per indicator for the rows to explain; rows of
+        ``rows`` missing here are not explained (cause columns empty).
+    health, warned : Series
+        Health score and whether the row has a warning level (aligned with ``rows``).
+    earlier : DataFrame, optional
+        The same customers' indicators 3 months earlier, indexed by customer_id.
+    """
+    causes = settings.indicator_causes
+    out = pd.DataFrame(index=rows.index)
+    tier = tiers.tier(rows["monthly_spend"] if "monthly_spend" in rows else pd.Series(np.nan, index=rows.index))
+    out["value_tier"] = tier
+    out["quadrant"] = quadrant(tier, health, settings.loyal_health)
+    for col in ("primary_cause", "cause_shares", "top_indicators", "reasons", "action", "owner"):
+        out[col] = pd.Series([None] * len(out), index=out.index, dtype=object)
+    if contributions.empty:
+        return out
+    shares = cause_shares(contributions, causes)
+    primary = shares.idxmax(axis=1).where(shares.sum(axis=1) > 0)
+    # the primary cause's own drivers first: the first reason explains the cause
+    drivers = [
+        sorted(names, key=lambda n, cause=cause: causes[n] != cause)
+        for names, cause in zip(top_drivers(contributions, causes, settings.top_indicators), primary)
+    ]
+    idx = contributions.index
+    out.loc[idx, "primary_cause"] = primary
+    out.loc[idx, "cause_shares"] = pd.Series(shares.round(12).to_dict("records"), index=idx)
+    out.loc[idx, "top_indicators"] = pd.Series(drivers, index=idx)
+    reasons = []
+    for i, names in zip(idx, drivers):
+        row = rows.loc[i]
+        prior = earlier.loc[row["customer_id"]] if earlier is not None and row.get("customer_id") in earlier.index else None
+        reasons.append([reason_text(row, n, np.nan if prior is None else prior.get(n, np.nan), peers.lookup(row, n)) for n in names])
+    out.loc[idx, "reasons"] = pd.Series(reasons, index=idx)
+    acting = [i for i in idx if warned.loc[i] and isinstance(out.at[i, "primary_cause"], str)]
+    for i in acting:
+        entry = settings.playbook[out.at[i, "primary_cause"]]
+        top = out.at[i, "top_indicators"]
+        out.at[i, "owner"] = settings.owner_by_indicator.get(top[0], entry.owner) if top else entry.owner
+        out.at[i, "action"] = entry.action + (" " + settings.high_value_action if out.at[i, "value_tier"] == "high" else "")
+    return out
