@@ -178,8 +178,39 @@ def causes(scale: int, runs: int = 3) -> list[str]:
     ]
 
 
-SUITES = {"generator": generator, "indicators": indicators, "causes": causes}
-TITLES = {"generator": "## Synthetic world generator", "indicators": "## Indicator engine", "causes": "## Cause attribution"}
+def serving(scale: int, runs: int = 3) -> list[str]:
+    n = 20_000 // scale
+    repeats = 200
+    r = run_isolated("serving_latency", n, repeats)
+    rows = [
+        ("in-process `warning_columns(model, rows)`", "in_process_1", "in_process_1000"),
+        ("REST `POST /invocations` (`mlflow models serve`, JSON)", "rest_1", "rest_1000"),
+    ]
+    return [
+        "## Scoring latency",
+        "",
+        f"The default model trained on a {n:,}-customer world; indicator rows of its test snapshot",
+        f"({r['warned_share']:.0%} of them warned, and so explained with TreeSHAP and reasons). One customer:",
+        f"{repeats} random single rows; batch: {max(5, repeats // 10)} random sets of 1,000 rows. REST goes to",
+        "`mlflow models serve --env-manager local` on 127.0.0.1 from the same machine.",
+        "",
+        "| path | 1 customer p50 (ms) | 1 customer p99 (ms) | 1,000 customers p50 (ms) | 1,000 customers p99 (ms) |",
+        "|---|---:|---:|---:|---:|",
+        *[
+            f"| {label} | {r[one]['p50_ms']:.0f} | {r[one]['p99_ms']:.0f} | {r[batch]['p50_ms']:.0f} | {r[batch]['p99_ms']:.0f} |"
+            for label, one, batch in rows
+        ],
+        "",
+    ]
+
+
+SUITES = {"generator": generator, "indicators": indicators, "causes": causes, "serving": serving}
+TITLES = {
+    "generator": "## Synthetic world generator",
+    "indicators": "## Indicator engine",
+    "causes": "## Cause attribution",
+    "serving": "## Scoring latency",
+}
 
 
 def _sections(text: str) -> dict[str, list[str]]:

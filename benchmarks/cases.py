@@ -131,5 +131,75 @@ def explain_causes(world: str, runs: str) -> dict:
     }
 
 
+@case
+def serving_latency(customers: str, repeats: str) -> dict:
+    """p50/p99 latency of scoring indicator rows in-process and over REST (mlflow models serve)."""
+    import json
+    import os
+    import socket
+    import subprocess
+    import time
+    import urllib.request
+
+    import churnml as cm
+    from churnml.serving import warning_columns
+
+    tmp = Path(tempfile.mkdtemp())
+    os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{tmp / 'mlflow.db'}"
+    world, _ = cm.datasets.make_synthetic(int(customers), months=24, seed=11)
+    model = cm.ChurnModel().fit(world)
+    rows = cm.build_indicators(world, model.split_.test[0])[["customer_id", *model.schema_.columns]]
+    rng = np.random.default_rng(0)
+    n = int(repeats)
+
+    def payload(frame: pd.DataFrame) -> bytes:
+        clean = frame.astype(object).where(frame.notna(), None)
+        return json.dumps({"dataframe_split": {"columns": list(clean.columns), "data": clean.to_numpy().tolist()}}).encode()
+
+    def timed(fn, batches) -> dict:
+        fn(batches[0])  # warm-up
+        seconds = []
+        for batch in batches:
+            start = time.perf_counter()
+            fn(batch)
+            seconds.append(time.perf_counter() - start)
+        return {"p50_ms": float(np.percentile(seconds, 50) * 1e3), "p99_ms": float(np.percentile(seconds, 99) * 1e3)}
+
+    singles = [rows.iloc[[i]] for i in rng.integers(0, len(rows), n)]
+    batches = [rows.iloc[rng.choice(len(rows), 1000, replace=False)] for _ in range(max(5, n // 10))]
+    out = {
+        "warned_share": float((model.predict_frame(rows).warning_level > 0).mean()),
+        "in_process_1": timed(lambda b: warning_columns(model, b), singles),
+        "in_process_1000": timed(lambda b: warning_columns(model, b), batches),
+    }
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    server = subprocess.Popen(
+        [sys.executable, "-m", "mlflow", "models", "serve", "-m", f"runs:/{model.run_id_}/model", "--env-manager", "local", "-h", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(240):
+            try:
+                urllib.request.urlopen(f"{url}/ping", timeout=1)
+                break
+            except OSError:
+                time.sleep(0.5)
+
+        def post(frame: pd.DataFrame) -> None:
+            request = urllib.request.Request(f"{url}/invocations", payload(frame), {"Content-Type": "application/json"})
+            with urllib.request.urlopen(request, timeout=120) as response:
+                response.read()
+
+        out["rest_1"] = timed(post, singles)
+        out["rest_1000"] = timed(post, batches)
+    finally:
+        server.terminate()
+        server.wait(30)
+    return out
+
+
 if __name__ == "__main__":
     run_here(sys.argv[1], *sys.argv[2:])

@@ -5,13 +5,14 @@ gradient-boosted models, calibrated health scores, warning levels and churn
 causes, tracked in MLflow.
 """
 
-from churnml import datasets, evaluation, health, labels, models, tables
+from churnml import datasets, evaluation, health, labels, models, tables, tracking
 from churnml.config import Config, ConfigError, load_config
 from churnml.indicators import build_indicators, list_indicators
 from churnml.labels import make_training_frame
 from churnml.models import ChurnModel
 from churnml.scorecard import RuleScorecard
 from churnml.tables import DataValidationError, Tables, load_tables
+from churnml.tracking import load_model
 
 __version__ = "0.1.0"
 
@@ -30,8 +31,10 @@ __all__ = [
     "labels",
     "list_indicators",
     "load_config",
+    "load_model",
     "load_tables",
     "make_training_frame",
     "models",
     "tables",
+    "tracking",
 ]

@@ -118,6 +118,11 @@ def demo(
         view.add_row(row.customer_id, str(row.warning_level), f"{row.health_score:.0f}", row.value_tier, str(row.primary_cause), str(row.owner), reason)
     console.print(view)
     console.print(f"model: {out / 'model'}   report and plots: {out / 'report'}")
+    if getattr(model, "run_id_", None):
+        from churnml.tracking import tracking_uri
+
+        uri = tracking_uri(cfg.tracking)
+        console.print(f"MLflow run {model.run_id_} in {uri}" + (f"; browse it with: mlflow ui --backend-store-uri {uri}" if uri.startswith("sqlite") else ""))
 
 
 @app.command()

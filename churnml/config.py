@@ -32,6 +32,7 @@ __all__ = [
     "Rule",
     "ScorecardSettings",
     "TableSource",
+    "TrackingSettings",
     "ValidationSettings",
     "load_config",
 ]
@@ -470,6 +471,22 @@ class CauseSettings(_Strict):
         return value
 
 
+class TrackingSettings(_Strict):
+    """Where training runs and models are recorded (MLflow).
+
+    ``uri`` and ``experiment`` default to the environment
+    (``MLFLOW_TRACKING_URI``, ``MLFLOW_EXPERIMENT_NAME``) and then to a local
+    SQLite store ``sqlite:///mlflow.db`` in the working directory and the
+    experiment ``churnml``.
+    """
+
+    enabled: bool = Field(True, description="log every fit to MLflow")
+    uri: str | None = Field(None, description="tracking URI, e.g. http://mlflow.internal:5000")
+    experiment: str | None = Field(None, description="experiment name")
+    registered_model: str = Field("churnml", description="registry name; each fit registers a new version")
+    register_model: bool = Field(True, description="register the model; new versions get the alias 'challenger'")
+
+
 class Config(_Strict):
     """churnml configuration (the root of ``configs/*.yaml``)."""
 
@@ -481,6 +498,7 @@ class Config(_Strict):
     scorecard: ScorecardSettings = Field(default_factory=ScorecardSettings)
     levels: LevelSettings = Field(default_factory=LevelSettings)
     causes: CauseSettings = Field(default_factory=CauseSettings)
+    tracking: TrackingSettings = Field(default_factory=TrackingSettings)
 
     @field_validator("tables")
     @classmethod

@@ -269,10 +269,14 @@ class ChurnModel:
         dates = labelled_dates(tables, config=self.config) if as_of is None else month_starts(as_of, tables)
         time_split(dates, self.config.model)  # fail before the expensive part
         frame = make_training_frame(tables, dates, config=self.config)
-        return self.fit_frame(frame)
+        return self.fit_frame(frame, tables)
 
-    def fit_frame(self, frame: pd.DataFrame) -> ChurnModel:
+    def fit_frame(self, frame: pd.DataFrame, tables: Tables | None = None) -> ChurnModel:
         """Fit on an existing training frame (from :func:`churnml.make_training_frame`).
+
+        With ``tracking.enabled`` (the default) the run is logged to MLflow
+        and the model registered (:func:`churnml.tracking.log_run`); ``tables``
+        adds the data fingerprint.
 
         Returns
         -------
@@ -309,7 +313,29 @@ class ChurnModel:
         self.value_tiers_ = ValueTiers.fit(known.get("monthly_spend", pd.Series(dtype="float64")), self.config.causes.value_tiers)
         self.split_ = split
         self.test_predictions_ = self._predictions(test, X_test)
+        self.test_rows_ = test[KEYS + self.schema_.columns].head(20).reset_index(drop=True)
+        warned = self.predict_frame(test)
+        warned = warned[warned.warning_level > 0]
+        self.test_causes_ = warned.groupby(["warning_level", "primary_cause"]).size().rename("customers")
+        if self.config.tracking.enabled:
+            from churnml.tracking import log_run
+
+            log_run(self, tables)
         return self
+
+    def feature_importance(self) -> pd.DataFrame:
+        """Per indicator: LightGBM's total gain and split count, or the scorecard's rule points."""
+        estimator = self.fitted_.estimator
+        if isinstance(estimator, RuleScorecard):
+            points = pd.Series({r.indicator: 0.0 for r in estimator.rules_})
+            for r in estimator.rules_:
+                points[r.indicator] += r.points
+            return points.rename("rule_points").to_frame().sort_values("rule_points", ascending=False)
+        booster = estimator.booster_
+        table = pd.DataFrame(
+            {"gain": booster.feature_importance("gain"), "splits": booster.feature_importance("split")}, index=booster.feature_name()
+        )
+        return table.sort_values("gain", ascending=False)
 
     def _fit_scorecard(self, X_train: pd.DataFrame, X_cal: pd.DataFrame, y_cal: pd.Series) -> FittedEstimator:
         card = RuleScorecard(**self._scorecard_params()).fit(X_train)

@@ -80,3 +80,20 @@ def sample_model(sample_frame):
     import churnml as cm
 
     return cm.ChurnModel().fit_frame(sample_frame)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def mlflow_store(tmp_path_factory):
+    """Every fit in the suite logs to a throw-away SQLite store, never to ./mlflow.db of the checkout."""
+    import os
+
+    path = tmp_path_factory.mktemp("mlflow")
+    old = {k: os.environ.get(k) for k in ("MLFLOW_TRACKING_URI", "MLFLOW_EXPERIMENT_NAME")}
+    os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{path / 'mlflow.db'}"
+    os.environ.pop("MLFLOW_EXPERIMENT_NAME", None)
+    yield os.environ["MLFLOW_TRACKING_URI"]
+    for key, value in old.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value

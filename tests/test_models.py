@@ -15,6 +15,8 @@ from churnml.scorecard import RuleScorecard
 
 from tests.conftest import SAMPLE_DATES
 
+QUIET = {"tracking": {"enabled": False}}  # tracking is tested in test_tracking.py
+
 
 @pytest.fixture
 def frame(sample_frame):
@@ -86,7 +88,7 @@ def test_nothing_from_the_test_slice_influences_the_fitted_model(frame, fitted):
     numeric = [c for c in fitted.schema_.numeric]
     scrambled.loc[test, numeric] = rng.normal(size=(test.sum(), len(numeric)))
     scrambled.loc[test, "churned"] = rng.integers(0, 2, test.sum())
-    other = ChurnModel().fit_frame(scrambled)
+    other = ChurnModel(QUIET).fit_frame(scrambled)
     probe = frame[~test]
     np.testing.assert_array_equal(other.predict_proba(probe), fitted.predict_proba(probe))
     assert other.policy_ == fitted.policy_
@@ -106,13 +108,13 @@ def test_lightgbm_beats_the_scorecard_and_both_are_calibrated(fitted):
 
 def test_small_calibration_slices_get_platt_sigmoid(frame):
     small = frame[frame.customer_id.isin(frame.customer_id.unique()[:400])]
-    model = ChurnModel().fit_frame(small)
+    model = ChurnModel(QUIET).fit_frame(small)
     assert model.fitted_.method == "sigmoid" and model.baseline_.method == "sigmoid"
     rep = cm.evaluation.report(model)
     # the rule score is no probability until calibrated; LightGBM stays calibrated on 755 rows
     assert rep.calibration.loc["brier_after", "scorecard"] < rep.calibration.loc["brier_before", "scorecard"]
     assert rep.calibration.loc["ece_after", "lightgbm"] <= 0.05
-    forced = ChurnModel({"model": {"calibration": "isotonic"}}).fit_frame(small)
+    forced = ChurnModel({**QUIET, "model": {"calibration": "isotonic"}}).fit_frame(small)
     assert forced.fitted_.method == "isotonic"
 
 
@@ -150,13 +152,13 @@ def test_save_and_load_round_trip(tmp_path, sample, fitted):
 
 
 def test_same_data_config_and_seed_give_identical_predictions(frame, fitted):
-    again = ChurnModel().fit_frame(frame)
+    again = ChurnModel(QUIET).fit_frame(frame)
     np.testing.assert_array_equal(again.test_predictions_.lightgbm_probability, fitted.test_predictions_.lightgbm_probability)
 
 
 def test_estimator_is_selectable_by_config_and_fit_runs_from_raw_tables(tmp_path, sample):
     path = tmp_path / "card.yaml"
-    path.write_text("model:\n  estimator: scorecard\nlevels:\n  strategy: capacity\n  capacity: [30, 60, 90]\n")
+    path.write_text("model:\n  estimator: scorecard\nlevels:\n  strategy: capacity\n  capacity: [30, 60, 90]\ntracking:\n  enabled: false\n")
     model = ChurnModel.from_config(path).fit(sample, as_of=SAMPLE_DATES[-5:])
     assert model.fitted_.name == "scorecard" and model.baseline_ is None
     levels = model.test_predictions_.scorecard_level
@@ -236,19 +238,19 @@ def test_too_few_churners_is_a_clear_error(frame):
     few["churned"] = 0
     few.loc[few.index[:5], "churned"] = 1
     with pytest.raises(ValueError, match=r"the calibration slice has 0 churner\(s\) among \d+ snapshot rows"):
-        ChurnModel().fit_frame(few)
+        ChurnModel(QUIET).fit_frame(few)
 
 
 def test_a_single_as_of_date_is_a_clear_error(sample):
     with pytest.raises(ValueError, match="needs at least 4 snapshot dates"):
-        ChurnModel().fit(sample, as_of=["2025-01-01"])
+        ChurnModel(QUIET).fit(sample, as_of=["2025-01-01"])
 
 
 def test_all_missing_indicators_are_dropped_with_a_warning(frame, caplog):
     blank = frame.copy()
     blank["csat_3m"] = np.nan
     caplog.set_level(logging.WARNING, "churnml.models")
-    model = ChurnModel().fit_frame(blank)
+    model = ChurnModel(QUIET).fit_frame(blank)
     assert "csat_3m" not in model.schema_.columns and "csat_3m" in caplog.text
 
 

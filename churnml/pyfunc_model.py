@@ -1,0 +1,7 @@
+"""The code MLflow runs to load a logged ChurnModel ("models from code")."""
+
+import mlflow
+
+from churnml.serving import ChurnPyfunc
+
+mlflow.models.set_model(ChurnPyfunc())

@@ -1,0 +1,64 @@
+"""The MLflow pyfunc flavour of a ChurnModel.
+
+MLflow loads the model with "models from code": the logged model's code is
+:mod:`churnml.pyfunc_model` (three lines that name :class:`ChurnPyfunc`), its
+one artifact is the directory :meth:`ChurnModel.save` wrote. Loading needs
+only the installed churnml package.
+
+``predict`` takes a DataFrame of indicator rows: ``customer_id`` plus any
+indicator columns (as from :func:`churnml.build_indicators`; absent
+indicators count as missing values, extra columns are ignored) and returns
+one row per input row with the warning columns :data:`OUTPUT_COLUMNS`.
+Reasons cite comparable customers but not the customer's own value 3 months
+earlier, which a single row cannot carry (``ChurnModel.score`` adds it).
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+from mlflow.exceptions import MlflowException
+from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
+from mlflow.pyfunc import PythonModel
+
+__all__ = ["OUTPUT_COLUMNS", "ChurnPyfunc", "warning_columns"]
+
+OUTPUT_COLUMNS = [
+    "customer_id",
+    "churn_probability",
+    "health_score",
+    "warning_level",
+    "primary_cause",
+    "cause_shares",
+    "top_indicators",
+    "reasons",
+    "action",
+    "owner",
+    "value_tier",
+    "quadrant",
+]
+
+
+def warning_columns(model, rows: pd.DataFrame) -> pd.DataFrame:
+    """The warning columns for indicator rows; bad input raises an MLflow 400 error naming the problem."""
+    if not isinstance(rows, pd.DataFrame):
+        raise MlflowException(f"expected a table of indicator rows, got {type(rows).__name__}", INVALID_PARAMETER_VALUE)
+    if "customer_id" not in rows.columns:
+        raise MlflowException(
+            f"every row needs a customer_id; got columns {list(rows.columns)[:10]}", INVALID_PARAMETER_VALUE
+        )
+    if rows.customer_id.isna().any():
+        raise MlflowException("customer_id must not be null", INVALID_PARAMETER_VALUE)
+    rows = rows.assign(customer_id=rows.customer_id.astype(str))
+    return model.predict_frame(rows)[OUTPUT_COLUMNS]
+
+
+class ChurnPyfunc(PythonModel):
+    """Loads the saved ChurnModel from the ``churn_model`` artifact and scores indicator rows."""
+
+    def load_context(self, context) -> None:
+        from churnml.models import ChurnModel
+
+        self.model = ChurnModel.load(context.artifacts["churn_model"])
+
+    def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:
+        return warning_columns(self.model, model_input)

@@ -1,0 +1,277 @@
+"""MLflow: every training run recorded, every model registered, any model loadable.
+
+:func:`log_run` is the one call (``ChurnModel.fit`` makes it unless
+``tracking.enabled`` is false). A run holds:
+
+* params: the whole configuration flattened (``model.lightgbm.num_leaves``,
+  ``labels.churn.days``, ...), the churn definition and horizon, the as_of
+  dates of each slice, and rows / first / last date of every table;
+* metrics: every out-of-time test metric of each model (``lightgbm.auc_roc``,
+  ``scorecard.brier``, ...), calibration before and after, and per warning
+  level the count, precision and recall;
+* artifacts: ``config.yaml``, ``data_fingerprint.json`` (rows, date range
+  and an order-independent content hash per table), ``split.json``, the
+  evaluation report and its plots (``report/``), ``feature_importance.csv``,
+  ``cause_distribution.csv``;
+* tags: ``churnml_version`` and ``git_commit`` (when churnml runs from a git
+  checkout);
+* the model: an MLflow pyfunc logged from code (:mod:`churnml.pyfunc_model`)
+  with a signature and an input example, registered under
+  ``tracking.registered_model``; the new version gets the alias
+  ``challenger``, and ``champion`` when the name has no champion yet.
+
+Tracking goes to ``tracking.uri``, else ``MLFLOW_TRACKING_URI``, else the
+local SQLite store ``sqlite:///mlflow.db`` in the working directory. Open the
+UI on it with ``mlflow ui --backend-store-uri sqlite:///mlflow.db``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import subprocess
+import tempfile
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import pandas as pd
+from mlflow.exceptions import MlflowException
+from mlflow.models import infer_signature
+from mlflow.tracking import MlflowClient
+
+from churnml.config import TrackingSettings
+from churnml.tables import TIME_COLUMN, Tables
+
+__all__ = ["TrackingError", "data_fingerprint", "flatten", "load_model", "log_run", "promote", "tracking_uri"]
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_URI = "sqlite:///mlflow.db"
+DEFAULT_EXPERIMENT = "churnml"
+PYFUNC_CODE = Path(__file__).with_name("pyfunc_model.py")
+
+
+class TrackingError(RuntimeError):
+    """The tracking server or registry cannot do what was asked; the message names the URI."""
+
+
+def tracking_uri(settings: TrackingSettings) -> str:
+    """The URI runs go to: config, then ``MLFLOW_TRACKING_URI``, then ``sqlite:///mlflow.db``."""
+    return settings.uri or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_URI
+
+
+def _experiment(settings: TrackingSettings) -> str:
+    return settings.experiment or os.environ.get("MLFLOW_EXPERIMENT_NAME") or DEFAULT_EXPERIMENT
+
+
+def _check_reachable(uri: str) -> None:
+    """Fail fast, before a run is opened, when an HTTP tracking server does not answer."""
+    if not uri.startswith(("http://", "https://")):
+        return
+    try:
+        with urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=5) as response:
+            response.read()
+    except (urllib.error.URLError, OSError) as exc:
+        raise TrackingError(f"MLflow tracking server {uri} is unreachable ({exc}); nothing was logged") from None
+
+
+def flatten(mapping: dict, prefix: str = "") -> dict[str, str]:
+    """Nested config -> ``{"a.b.c": "value"}``; lists become JSON.
+
+    Examples
+    --------
+    >>> flatten({"model": {"seed": 0, "lightgbm": {"num_leaves": 15}}, "rules": [1, 2]})
+    {'model.seed': '0', 'model.lightgbm.num_leaves': '15', 'rules': '[1, 2]'}
+    """
+    out = {}
+    for key, value in mapping.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict) and value:
+            out.update(flatten(value, name + "."))
+        else:
+            out[name] = json.dumps(value) if isinstance(value, (list, dict)) else str(value)
+    return out
+
+
+def data_fingerprint(tables: Tables) -> dict[str, dict]:
+    """Rows, first and last time stamp, and an order-independent content hash, per table.
+
+    The hash sums the engine's hash of every value per column, so it does not
+    depend on row order; it is comparable between runs on the same engine.
+    """
+    out = {}
+    for name, t in tables.items():
+        aggs = {f"h_{c}": t[c].hash().sum() for c in t.columns}
+        aggs["rows"] = t.count()
+        column = TIME_COLUMN.get(name)
+        if column in t.columns:
+            aggs["first"], aggs["last"] = t[column].min(), t[column].max()
+        got = t.aggregate(**aggs).to_pandas().iloc[0]
+        digest = hashlib.sha256("|".join(f"{c}={got[f'h_{c}']}" for c in t.columns).encode()).hexdigest()[:16]
+        out[name] = {
+            "rows": int(got["rows"]),
+            "first": str(got.get("first", "")),
+            "last": str(got.get("last", "")),
+            "content_hash": digest,
+        }
+    return out
+
+
+def _git_commit() -> str | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, cwd=Path(__file__).parent, timeout=5)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None
+
+
+def _metrics(report) -> dict[str, float]:
+    out = {}
+    for model_name in report.metrics.columns:
+        out.update({f"{model_name}.{k}": v for k, v in report.metrics[model_name].items()})
+        out.update({f"{model_name}.{k}": v for k, v in report.calibration[model_name].items()})
+        for level, row in report.levels.loc[model_name].iterrows():
+            out.update({f"{model_name}.level{level}.{k}": v for k, v in row.items()})
+        out[f"{model_name}.levels_ordered"] = float(report.levels_ordered[model_name])
+    return {k: float(v) for k, v in out.items() if v is not None and np.isfinite(v)}
+
+
+def _input_example(model) -> pd.DataFrame:
+    example = model.test_rows_.head(5).reset_index(drop=True)
+    return example[["customer_id", *model.schema_.columns]]
+
+
+def log_run(model, tables: Tables | None = None, *, run_name: str | None = None) -> str:
+    """Log a fitted ChurnModel, its evaluation and its data to MLflow; register the model.
+
+    Parameters
+    ----------
+    model : ChurnModel
+        Fitted.
+    tables : Tables, optional
+        The raw tables it was trained on, for the data fingerprint.
+    run_name : str, optional
+
+    Returns
+    -------
+    str
+        The MLflow run id (also stored as ``model.run_id_``).
+
+    Raises
+    ------
+    TrackingError
+        The tracking server is unreachable (nothing logged), or logging
+        failed (the run is closed as FAILED).
+    """
+    from churnml import __version__
+    from churnml.evaluation import report as evaluation_report
+
+    if not model.is_fitted:
+        raise ValueError("log_run needs a fitted ChurnModel")
+    settings = model.config.tracking
+    uri = tracking_uri(settings)
+    _check_reachable(uri)
+    mlflow.set_tracking_uri(uri)
+    try:
+        mlflow.set_experiment(_experiment(settings))
+    except MlflowException as exc:
+        raise TrackingError(f"cannot use experiment {_experiment(settings)!r} at {uri}: {exc.message}") from None
+    report = evaluation_report(model)
+    split = {k: [str(d.date()) for d in getattr(model.split_, k)] for k in ("train", "calibration", "test")}
+    churn = model.config.labels.churn
+    with mlflow.start_run(run_name=run_name) as run, tempfile.TemporaryDirectory() as tmp:
+        try:
+            tmp = Path(tmp)
+            mlflow.set_tags({"churnml_version": __version__, "git_commit": _git_commit() or "unknown", "estimator": model.fitted_.name})
+            params = flatten(model.config.model_dump(mode="json"))
+            params.update({"churn.kind": churn.kind, "churn.horizon_days": str(churn.horizon_days)})
+            params.update({f"as_of.{k}": ",".join(v) for k, v in split.items()})
+            fingerprint = data_fingerprint(tables) if tables is not None else {}
+            for name, facts in fingerprint.items():
+                params.update({f"data.{name}.rows": str(facts["rows"]), f"data.{name}.range": f"{facts['first']}..{facts['last']}"})
+            mlflow.log_params(params)
+            mlflow.log_metrics(_metrics(report))
+            mlflow.log_text(model.config.to_yaml(), "config.yaml")
+            mlflow.log_dict(split, "split.json")
+            mlflow.log_dict(fingerprint, "data_fingerprint.json")
+            report.save(tmp / "report")
+            mlflow.log_artifacts(str(tmp / "report"), "report")
+            mlflow.log_text(model.feature_importance().to_csv(), "feature_importance.csv")
+            mlflow.log_text(model.test_causes_.to_csv(), "cause_distribution.csv")
+
+            saved = model.save(tmp / "churn_model")
+            example = _input_example(model)
+            from churnml.serving import warning_columns
+
+            signature = infer_signature(example, warning_columns(model, example))
+            signature.inputs = _optional_indicators(signature.inputs)
+            info = mlflow.pyfunc.log_model(
+                name="model",
+                python_model=str(PYFUNC_CODE),
+                artifacts={"churn_model": str(saved)},
+                signature=signature,
+                input_example=example,
+                registered_model_name=settings.registered_model if settings.register_model else None,
+            )
+            if settings.register_model:
+                _alias_new_version(settings.registered_model, info.registered_model_version)
+        except Exception:
+            mlflow.end_run("FAILED")
+            raise
+    model.run_id_ = run.info.run_id
+    logger.info("logged run %s to %s (experiment %r)", run.info.run_id, uri, _experiment(settings))
+    return run.info.run_id
+
+
+def _optional_indicators(schema):
+    """Every input column but customer_id may be absent (it then counts as missing)."""
+    from mlflow.types.schema import ColSpec, Schema
+
+    return Schema([ColSpec(c.type, c.name, required=c.name == "customer_id") for c in schema.inputs])
+
+
+def _alias_new_version(name: str, version: int | str | None) -> None:
+    if version is None:
+        return
+    client = MlflowClient()
+    client.set_registered_model_alias(name, "challenger", str(version))
+    try:
+        client.get_model_version_by_alias(name, "champion")
+    except MlflowException:
+        client.set_registered_model_alias(name, "champion", str(version))
+        logger.info("registered %s version %s as champion (the first)", name, version)
+
+
+def promote(name: str, version: int | str, alias: str = "champion", uri: str | None = None) -> None:
+    """Point ``alias`` (default ``champion``) of registered model ``name`` at ``version``."""
+    client = MlflowClient(tracking_uri=uri)
+    try:
+        client.get_model_version(name, str(version))
+        client.set_registered_model_alias(name, alias, str(version))
+    except MlflowException as exc:
+        raise TrackingError(f"cannot set {name}@{alias} -> version {version} at {mlflow.get_tracking_uri()}: {exc.message}") from None
+
+
+def load_model(uri: str | Path):
+    """A ChurnModel from a directory written by ``ChurnModel.save``, or any MLflow model URI.
+
+    ``models:/churnml@champion``, ``models:/churnml/3``, ``runs:/<run id>/model``
+    and local paths of saved ChurnModels or logged MLflow models all work.
+    """
+    from churnml.models import ChurnModel
+
+    path = Path(str(uri))
+    if (path / "model.joblib").is_file():
+        return ChurnModel.load(path)
+    try:
+        loaded = mlflow.pyfunc.load_model(str(uri))
+    except MlflowException as exc:
+        raise TrackingError(f"cannot load model {uri} from {mlflow.get_tracking_uri()}: {exc.message}") from None
+    except OSError as exc:
+        raise FileNotFoundError(f"no churnml model at {uri}: {exc}") from None
+    return loaded.unwrap_python_model().model
