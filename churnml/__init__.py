@@ -5,9 +5,10 @@ gradient-boosted models, calibrated health scores, warning levels and churn
 causes, tracked in MLflow.
 """
 
-from churnml import datasets, evaluation, health, labels, models, tables, tracking
+from churnml import datasets, evaluation, health, jobs, labels, models, tables, tracking
 from churnml.config import Config, ConfigError, load_config
 from churnml.indicators import build_indicators, list_indicators
+from churnml.jobs import score
 from churnml.labels import make_training_frame
 from churnml.models import ChurnModel
 from churnml.scorecard import RuleScorecard
@@ -28,6 +29,7 @@ __all__ = [
     "datasets",
     "evaluation",
     "health",
+    "jobs",
     "labels",
     "list_indicators",
     "load_config",
@@ -35,6 +37,7 @@ __all__ = [
     "load_tables",
     "make_training_frame",
     "models",
+    "score",
     "tables",
     "tracking",
 ]

@@ -125,6 +125,84 @@ def demo(
         console.print(f"MLflow run {model.run_id_} in {uri}" + (f"; browse it with: mlflow ui --backend-store-uri {uri}" if uri.startswith("sqlite") else ""))
 
 
+def _model_option() -> object:
+    return typer.Option("--model", "-m", help="A saved model directory or an MLflow URI such as models:/churnml@champion.")
+
+
+@app.command()
+def train(
+    path: Annotated[Path, typer.Argument(help="Directory of Parquet/CSV tables.")],
+    config: Annotated[Path | None, typer.Option(help="YAML configuration.")] = None,
+    as_of: Annotated[list[str] | None, typer.Option("--as-of", help="Snapshot month starts (default: every labelled month).")] = None,
+    out: Annotated[Path | None, typer.Option(help="Also save the model to this directory.")] = None,
+) -> None:
+    """Train the configured model on a time-ordered split, log and register it in MLflow."""
+    from churnml.evaluation import report
+    from churnml.models import ChurnModel
+
+    cfg = load_config(config)
+    tables = load_tables(path, cfg)
+    with console.status("building indicators and labels, training", spinner="dots"):
+        model = ChurnModel(cfg).fit(tables, as_of=as_of or None)
+    console.print(_frame_table("Out-of-time test slice", report(model).metrics.loc[["rows", "auc_roc", "pr_auc", "brier", "ece"]]))
+    if out is not None:
+        console.print(f"saved to {model.save(out)}")
+    if getattr(model, "run_id_", None):
+        console.print(f"MLflow run {model.run_id_}")
+
+
+@app.command()
+def retrain(
+    config: Annotated[Path | None, typer.Option(help="YAML configuration (retrain.tables says where the data is).")] = None,
+    tables: Annotated[Path | None, typer.Option(help="Directory of raw tables (overrides retrain.tables).")] = None,
+    as_of: Annotated[str | None, typer.Option("--as-of", help="The run's month start (default: after the last order).")] = None,
+) -> None:
+    """The scheduled job: train a challenger, promote it if good enough, write the warning list."""
+    from churnml.jobs import retrain as run_retrain
+
+    cfg = load_config(config)
+    source = tables or cfg.retrain.tables
+    if source is None:
+        raise ValueError("retrain needs the raw tables: set retrain.tables in the config or pass --tables DIR")
+    result = run_retrain(cfg, source, as_of)
+    console.print(f"retrain {result.as_of}: [bold]{result.decision}[/bold] ({result.reason})")
+    console.print(f"challenger version {result.challenger_version}, previous champion {result.champion_version}; warning list: {', '.join(result.warning_list)}")
+
+
+@app.command()
+def score(
+    path: Annotated[Path, typer.Argument(help="Directory of Parquet/CSV tables.")],
+    model: Annotated[str, _model_option()] = "models:/churnml@champion",
+    out: Annotated[Path, typer.Option(help="Output file stem: writes STEM.parquet and STEM.csv atomically.")] = Path("warnings"),
+    as_of: Annotated[str | None, typer.Option("--as-of", help="Month start (default: after the last order).")] = None,
+    config: Annotated[Path | None, typer.Option(help="YAML configuration for reading the tables (column mapping).")] = None,
+    explain: Annotated[str | None, typer.Option(help="warned (default) or all.")] = None,
+) -> None:
+    """Score every customer with a trained model and write the warning list."""
+    from churnml.jobs import score as run_score
+    from churnml.jobs import write_atomic
+
+    with console.status("scoring", spinner="dots"):
+        warnings = run_score(path, model, as_of, explain=explain, config=config)
+    written = write_atomic(warnings, out)
+    console.print(f"{(warnings.warning_level > 0).sum():,} of {len(warnings):,} customers warned; wrote {', '.join(map(str, written))}")
+
+
+@app.command()
+def report(
+    model: Annotated[str, _model_option()] = "models:/churnml@champion",
+    out: Annotated[Path, typer.Option(help="Directory for report.md and the plots.")] = Path("report"),
+) -> None:
+    """Write a trained model's out-of-time evaluation report (Markdown and PNG plots)."""
+    from churnml.evaluation import report as evaluation_report
+    from churnml.tracking import load_model
+
+    rep = evaluation_report(load_model(model))
+    rep.save(out)
+    console.print(_frame_table("Out-of-time test slice", rep.metrics.loc[["rows", "auc_roc", "pr_auc", "brier", "ece"]]))
+    console.print(f"wrote {out}")
+
+
 @app.command()
 def validate(
     path: Annotated[Path, typer.Argument(help="Directory of Parquet/CSV tables.")],
@@ -170,8 +248,9 @@ def main() -> None:
     """Entry point: expected errors become one clear line and exit code 1."""
     try:
         app()
-    except (DataValidationError, ConfigError, FileNotFoundError, ValueError, TypeError) as exc:
-        if state["verbose"]:
+    except Exception as exc:
+        expected = (DataValidationError, ConfigError, FileNotFoundError, ValueError, TypeError, RuntimeError, OSError)
+        if state["verbose"] or not (isinstance(exc, expected) or type(exc).__module__.startswith("mlflow")):
             raise
         Console(stderr=True, soft_wrap=True).print(f"[red]error:[/red] {escape(str(exc))}", highlight=False)
         sys.exit(1)

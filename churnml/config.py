@@ -31,6 +31,7 @@ __all__ = [
     "Playbook",
     "Rule",
     "ScorecardSettings",
+    "RetrainSettings",
     "TableSource",
     "TrackingSettings",
     "ValidationSettings",
@@ -485,6 +486,20 @@ class TrackingSettings(_Strict):
     experiment: str | None = Field(None, description="experiment name")
     registered_model: str = Field("churnml", description="registry name; each fit registers a new version")
     register_model: bool = Field(True, description="register the model; new versions get the alias 'challenger'")
+    first_version_champion: bool = Field(
+        True, description="the first version of a name also becomes 'champion' (the retrain job promotes by its own rule)"
+    )
+
+
+class RetrainSettings(_Strict):
+    """The scheduled retraining job: when a challenger replaces the champion, and where warnings go."""
+
+    primary_metric: Literal["auc_roc", "pr_auc", "lift_top10"] = Field("auc_roc", description="compared on the same test slice")
+    tolerance: float = Field(0.01, ge=0, description="the challenger may be this much worse on the primary metric")
+    max_ece: float = Field(0.05, gt=0, description="a challenger with a larger calibration error is never promoted")
+    min_auc: float = Field(0.6, ge=0.5, le=1, description="the first model is promoted only above this AUC")
+    output_dir: str = Field("warnings", description="warning lists (Parquet and CSV) and the lock file")
+    tables: str | None = Field(None, description="directory of raw tables the job reads (or --tables)")
 
 
 class Config(_Strict):
@@ -499,6 +514,7 @@ class Config(_Strict):
     levels: LevelSettings = Field(default_factory=LevelSettings)
     causes: CauseSettings = Field(default_factory=CauseSettings)
     tracking: TrackingSettings = Field(default_factory=TrackingSettings)
+    retrain: RetrainSettings = Field(default_factory=RetrainSettings)
 
     @field_validator("tables")
     @classmethod

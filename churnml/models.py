@@ -314,6 +314,8 @@ class ChurnModel:
         self.split_ = split
         self.test_predictions_ = self._predictions(test, X_test)
         self.test_rows_ = test[KEYS + self.schema_.columns].head(20).reset_index(drop=True)
+        # the training population, for drift reports (population stability) at scoring time
+        self.training_sample_ = train[self.schema_.numeric].sample(min(len(train), 5000), random_state=settings.seed)
         warned = self.predict_frame(test)
         warned = warned[warned.warning_level > 0]
         self.test_causes_ = warned.groupby(["warning_level", "primary_cause"]).size().rename("customers")

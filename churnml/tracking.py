@@ -22,7 +22,9 @@
 
 Tracking goes to ``tracking.uri``, else ``MLFLOW_TRACKING_URI``, else the
 local SQLite store ``sqlite:///mlflow.db`` in the working directory. Open the
-UI on it with ``mlflow ui --backend-store-uri sqlite:///mlflow.db``.
+UI on it with ``mlflow ui --backend-store-uri sqlite:///mlflow.db``. Logging
+sets MLflow's global tracking URI to that store (as ``mlflow.set_tracking_uri``
+would), so that ``load_model("models:/...")`` afterwards reads the same registry.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ import subprocess
 import tempfile
 import urllib.error
 import urllib.request
+import warnings
 from pathlib import Path
 
 import mlflow
@@ -208,7 +211,9 @@ def log_run(model, tables: Tables | None = None, *, run_name: str | None = None)
             example = _input_example(model)
             from churnml.serving import warning_columns
 
-            signature = infer_signature(example, warning_columns(model, example))
+            with warnings.catch_warnings():  # MLflow's hint about integer columns concerns warning_level, never missing
+                warnings.simplefilter("ignore", UserWarning)
+                signature = infer_signature(example, warning_columns(model, example))
             signature.inputs = _optional_indicators(signature.inputs)
             info = mlflow.pyfunc.log_model(
                 name="model",
@@ -219,7 +224,7 @@ def log_run(model, tables: Tables | None = None, *, run_name: str | None = None)
                 registered_model_name=settings.registered_model if settings.register_model else None,
             )
             if settings.register_model:
-                _alias_new_version(settings.registered_model, info.registered_model_version)
+                _alias_new_version(settings.registered_model, info.registered_model_version, settings.first_version_champion)
         except Exception:
             mlflow.end_run("FAILED")
             raise
@@ -235,11 +240,13 @@ def _optional_indicators(schema):
     return Schema([ColSpec(c.type, c.name, required=c.name == "customer_id") for c in schema.inputs])
 
 
-def _alias_new_version(name: str, version: int | str | None) -> None:
+def _alias_new_version(name: str, version: int | str | None, first_is_champion: bool) -> None:
     if version is None:
         return
     client = MlflowClient()
     client.set_registered_model_alias(name, "challenger", str(version))
+    if not first_is_champion:
+        return
     try:
         client.get_model_version_by_alias(name, "champion")
     except MlflowException:

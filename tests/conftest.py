@@ -97,3 +97,12 @@ def mlflow_store(tmp_path_factory):
             os.environ.pop(key, None)
         else:
             os.environ[key] = value
+
+
+@pytest.fixture(autouse=True)
+def default_tracking_uri(mlflow_store):
+    """churnml points MLflow's global tracking URI at a config's store; give the next test the suite's store."""
+    yield
+    import mlflow
+
+    mlflow.set_tracking_uri(mlflow_store)

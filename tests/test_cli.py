@@ -18,7 +18,7 @@ def test_demo_runs_on_the_bundled_sample(tmp_path):
     assert (tmp_path / "churnml-demo" / "report" / "reliability.png").is_file()
 
 
-@pytest.mark.parametrize("command", ["demo", "validate", "generate", "indicators"])
+@pytest.mark.parametrize("command", ["demo", "train", "retrain", "score", "report", "validate", "generate", "indicators"])
 def test_every_command_has_help(command):
     out = churnml(command, "--help")
     assert out.returncode == 0 and "Usage" in out.stdout

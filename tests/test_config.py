@@ -49,3 +49,8 @@ def test_round_trip_through_yaml(tmp_path):
     path = tmp_path / "c.yaml"
     path.write_text(cfg.to_yaml())
     assert load_config(path) == cfg
+
+
+def test_every_shipped_config_file_is_valid():
+    for path in sorted((ROOT / "configs").glob("*.yaml")):
+        load_config(path)

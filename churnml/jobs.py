@@ -1,0 +1,313 @@
+"""Jobs: the scoring function other code calls, and the scheduled retraining job.
+
+:func:`score` turns raw tables and a model (a ``ChurnModel``, a saved
+directory, or an MLflow URI such as ``models:/churnml@champion``) into the
+warning list. :func:`retrain` is what a scheduler runs:
+
+1. take a lock (``<output_dir>/retrain.lock``): a second concurrent run fails;
+2. train a challenger on every month whose label is complete by as_of
+   (logged and registered in MLflow with the alias ``challenger``);
+3. score the current champion on the challenger's out-of-time test slice and
+   decide: promote when the challenger is not worse on the primary metric by
+   more than ``retrain.tolerance`` and its calibration error is within
+   ``retrain.max_ece`` (the first model: when it passes ``min_auc`` and
+   ``max_ece``). A run for an as_of that already promoted does not promote
+   again;
+4. log the decision, both models' metrics, a drift report (population
+   stability index per indicator, training vs current population) and the
+   expected precision per level of the new warning list to the challenger's run;
+5. move ``champion`` if promoted, then score every current customer with the
+   champion and write the warning list atomically as Parquet and CSV.
+
+Any failure before step 5 leaves the champion and the previous warning list
+untouched.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import pandas as pd
+from mlflow.exceptions import MlflowException
+from mlflow.tracking import MlflowClient
+
+from churnml.config import Config, load_config
+from churnml.evaluation import score_metrics
+from churnml.indicators import build_indicators, month_starts
+from churnml.labels import labelled_dates
+from churnml.tables import Tables, load_tables
+from churnml.tracking import load_model, promote, tracking_uri
+
+__all__ = ["RetrainResult", "population_stability", "retrain", "score", "write_atomic"]
+
+logger = logging.getLogger(__name__)
+
+
+def _last_event(tables: Tables, name: str, column: str, as_of: pd.Timestamp) -> pd.DataFrame:
+    t = tables[name]
+    t = t.filter(t[column] < as_of)
+    return t.group_by("customer_id").aggregate(last=t[column].max()).to_pandas()
+
+
+def score(tables, model, as_of: str | pd.Timestamp | None = None, *, explain: str | None = None, config=None) -> pd.DataFrame:
+    """The warning list as of one date: every customer once, sorted by level, value, risk.
+
+    Parameters
+    ----------
+    tables : Tables, dict of DataFrames, or a directory
+    model : ChurnModel, path, or MLflow URI (``models:/churnml@champion``)
+    as_of : month start, optional
+        Default: the month start after the last order.
+    explain : {"warned", "all"}, optional
+    config : optional
+        Only for loading ``tables`` (column mapping); the model keeps its own.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The columns of :meth:`ChurnModel.score` plus ``last_order_date`` and
+        ``last_interaction_date`` (before as_of).
+    """
+    from churnml.models import ChurnModel
+
+    churn_model = model if isinstance(model, ChurnModel) else load_model(model)
+    tables = load_tables(tables, load_config(config) if config is not None else churn_model.config)
+    warnings = churn_model.score(tables, as_of, explain=explain)
+    when = warnings.as_of.iloc[0]
+    for name, column, out in (("orders", "order_date", "last_order_date"), ("interactions", "timestamp", "last_interaction_date")):
+        if name in tables:
+            last = _last_event(tables, name, column, when).rename(columns={"last": out})
+            warnings = warnings.merge(last, on="customer_id", how="left", validate="one_to_one")
+        else:
+            warnings[out] = pd.NaT
+    return warnings
+
+
+def write_atomic(frame: pd.DataFrame, stem: str | Path) -> list[Path]:
+    """Write ``<stem>.parquet`` and ``<stem>.csv``, each to a temporary file renamed into place.
+
+    A crash mid-write leaves the previous files as they were.
+    """
+    stem = Path(stem)
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    flat = frame.copy()
+    for column in flat.columns:  # dicts and lists as JSON text: both formats can hold them
+        if flat[column].map(lambda v: isinstance(v, (dict, list))).any():
+            flat[column] = flat[column].map(lambda v: json.dumps(v) if isinstance(v, (dict, list)) else v)
+    written = []
+    for suffix, write in ((".parquet", lambda f: flat.to_parquet(f, index=False)), (".csv", lambda f: flat.to_csv(f, index=False))):
+        target = stem.with_suffix(suffix)
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+        os.close(fd)
+        try:
+            write(tmp)
+            os.replace(tmp, target)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        written.append(target)
+    return written
+
+
+def population_stability(expected: pd.Series, actual: pd.Series, bins: int = 10) -> float:
+    """Population stability index of one indicator: training (expected) vs current (actual) population.
+
+    Deciles of the training values; missing values are a bin of their own;
+    empty bins get 0.5 / n. Below 0.1 is stable, above 0.25 a real shift.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> population_stability(pd.Series(rng.normal(size=5000)), pd.Series(rng.normal(size=5000))) < 0.02
+    True
+    """
+    e, a = pd.to_numeric(expected, errors="coerce"), pd.to_numeric(actual, errors="coerce")
+    edges = np.unique(np.nanquantile(e, np.linspace(0, 1, bins + 1)[1:-1])) if e.notna().any() else np.array([])
+
+    def shares(x: pd.Series) -> np.ndarray:
+        codes = np.where(x.isna(), len(edges) + 1, np.searchsorted(edges, x.to_numpy(), side="right"))
+        counts = np.bincount(codes, minlength=len(edges) + 2).astype(float)
+        return np.maximum(counts, 0.5) / max(len(x), 1)
+
+    pe, pa = shares(e), shares(a)
+    return float(np.sum((pa - pe) * np.log(pa / pe)))
+
+
+@contextmanager
+def _lock(directory: Path) -> Iterator[None]:
+    """One retraining at a time: a lock file holding the owner's pid; a dead owner's lock is taken over."""
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / "retrain.lock"
+    for _ in range(2):
+        try:
+            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+            break
+        except FileExistsError:
+            try:
+                owner = int(path.read_text() or 0)
+                os.kill(owner, 0)
+            except (ValueError, ProcessLookupError, FileNotFoundError):
+                logger.warning("removing the stale lock %s (its process is gone)", path)
+                path.unlink(missing_ok=True)
+                continue
+            except PermissionError:
+                pass
+            raise RuntimeError(f"another retraining run (pid {owner}) holds {path}; try again when it has finished") from None
+    else:
+        raise RuntimeError(f"could not take the lock {path}")
+    try:
+        os.write(fd, str(os.getpid()).encode())
+        os.close(fd)
+        yield
+    finally:
+        path.unlink(missing_ok=True)
+
+
+@dataclass
+class RetrainResult:
+    """What a retraining run did and why."""
+
+    as_of: str
+    decision: str  # promoted | kept_champion | not_promoted | already_done
+    reason: str
+    challenger_version: str | None = None
+    champion_version: str | None = None
+    challenger_metrics: dict = field(default_factory=dict)
+    champion_metrics: dict = field(default_factory=dict)
+    warning_list: list[str] = field(default_factory=list)
+    run_id: str | None = None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _champion(name: str) -> tuple[object | None, object | None]:
+    client = MlflowClient()
+    try:
+        version = client.get_model_version_by_alias(name, "champion")
+    except MlflowException:
+        return None, None
+    return version, load_model(f"models:/{name}/{version.version}")
+
+
+def _already_promoted(name: str, as_of: str) -> str | None:
+    """The version promoted by an earlier run for the same as_of, if any."""
+    client = MlflowClient()
+    try:
+        versions = client.search_model_versions(f"name='{name}'")
+    except MlflowException:
+        return None
+    for v in versions:
+        run = client.get_run(v.run_id)
+        if run.data.tags.get("churnml.retrain_as_of") == as_of and run.data.tags.get("churnml.decision") == "promoted":
+            return str(v.version)
+    return None
+
+
+def _decide(cfg: Config, challenger: dict, champion: dict | None) -> tuple[str, str]:
+    r = cfg.retrain
+    metric = r.primary_metric
+    if challenger["ece"] > r.max_ece:
+        return "not_promoted", f"calibration error {challenger['ece']:.4f} above retrain.max_ece {r.max_ece}"
+    if champion is None:
+        if challenger["auc_roc"] < r.min_auc:
+            return "not_promoted", f"first model: AUC {challenger['auc_roc']:.4f} below retrain.min_auc {r.min_auc}"
+        return "promoted", f"first model: AUC {challenger['auc_roc']:.4f} >= {r.min_auc} and ECE {challenger['ece']:.4f} <= {r.max_ece}"
+    if challenger[metric] >= champion[metric] - r.tolerance:
+        return "promoted", f"{metric} {challenger[metric]:.4f} vs champion {champion[metric]:.4f} (tolerance {r.tolerance}), ECE {challenger['ece']:.4f}"
+    return "kept_champion", f"{metric} {challenger[metric]:.4f} is worse than champion's {champion[metric]:.4f} by more than {r.tolerance}"
+
+
+def retrain(config=None, tables=None, as_of: str | pd.Timestamp | None = None) -> RetrainResult:
+    """Run the scheduled retraining job once (see the module docstring).
+
+    Parameters
+    ----------
+    config : Config, path or dict
+        Must say where the tables are unless ``tables`` is given.
+    tables : Tables, dict or directory
+    as_of : month start, optional
+        The run's date: trains on months whose label is complete by then,
+        scores as of it. Default: the month start after the last order.
+
+    Returns
+    -------
+    RetrainResult
+
+    Raises
+    ------
+    RuntimeError
+        Another run holds the lock.
+    """
+    from churnml.models import ChurnModel
+
+    cfg = load_config(config)
+    tables = load_tables(tables, cfg)
+    last = pd.Timestamp(tables["orders"].order_date.max().to_pyarrow().as_py())
+    (when,) = month_starts(as_of if as_of is not None else last.normalize().replace(day=1) + pd.offsets.MonthBegin(1), tables)
+    stamp = str(when.date())
+    name = cfg.tracking.registered_model
+    out_dir = Path(cfg.retrain.output_dir)
+    mlflow.set_tracking_uri(tracking_uri(cfg.tracking))
+    with _lock(out_dir):
+        done = _already_promoted(name, stamp)
+        if done is not None:
+            result = RetrainResult(stamp, "already_done", f"version {done} was already promoted for as_of {stamp}", champion_version=done)
+        else:
+            horizon = pd.Timedelta(days=cfg.labels.churn.horizon_days)
+            dates = [d for d in labelled_dates(tables, config=cfg) if d + horizon <= when]
+            champion_version, champion = _champion(name)
+            # the job promotes by its own rule, never by registration order
+            quiet = cfg.model_copy(update={"tracking": cfg.tracking.model_copy(update={"enabled": True, "first_version_champion": False})})
+            challenger = ChurnModel(quiet).fit(tables, as_of=dates)
+            test = list(challenger.split_.test)
+            mine = score_metrics(challenger.test_predictions_.churned, challenger.test_predictions_[f"{challenger.fitted_.name}_probability"])
+            theirs = None
+            if champion is not None:
+                rows = champion.evaluate_snapshots(tables, test)
+                theirs = score_metrics(rows.churned, rows[f"{champion.fitted_.name}_probability"])
+            decision, reason = _decide(cfg, mine, theirs)
+            client = MlflowClient()
+            (version,) = client.search_model_versions(f"run_id='{challenger.run_id_}'") or (None,)
+            result = RetrainResult(
+                stamp, decision, reason, challenger_version=version.version if version else None,
+                champion_version=champion_version.version if champion_version else None,
+                challenger_metrics=mine, champion_metrics=theirs or {}, run_id=challenger.run_id_,
+            )
+            current = build_indicators(tables, when, cfg)
+            _log_decision(challenger, result, current)
+            if decision == "promoted" and version is not None:
+                promote(name, version.version)
+        model = _champion(name)[1]
+        if model is None:
+            raise RuntimeError(f"no champion in the registry {name!r} to score with: {result.reason}")
+        result.warning_list = [str(p) for p in write_atomic(score(tables, model, when), out_dir / f"warnings_{stamp}")]
+    logger.info("retrain %s: %s (%s)", stamp, result.decision, result.reason)
+    return result
+
+
+def _log_decision(challenger, result: RetrainResult, current: pd.DataFrame) -> None:
+    """Decision, champion metrics, drift and expected precision, on the challenger's run."""
+    numeric = [c for c in challenger.schema_.numeric if c in current.columns]
+    reference = challenger.training_sample_
+    drift = pd.Series({c: population_stability(reference[c], current[c]) for c in numeric}, name="psi").sort_values(ascending=False)
+    scored = challenger.predict_frame(current)
+    expected = scored[scored.warning_level > 0].groupby("warning_level").churn_probability.agg(["size", "mean"])
+    expected.columns = ["customers", "expected_precision"]
+    with mlflow.start_run(run_id=result.run_id):
+        mlflow.set_tags({"churnml.retrain_as_of": result.as_of, "churnml.decision": result.decision, "churnml.decision_reason": result.reason[:5000]})
+        mlflow.log_metrics({f"champion.{k}": v for k, v in result.champion_metrics.items() if np.isfinite(v)})
+        mlflow.log_metrics({f"drift.psi.{c}": v for c, v in drift.items() if np.isfinite(v)})
+        mlflow.log_metrics({f"expected.level{int(k)}.precision": v for k, v in expected.expected_precision.items()})
+        mlflow.log_text(drift.to_frame().to_csv(), "drift_psi.csv")
+        mlflow.log_text(expected.to_csv(), "expected_precision.csv")
+        mlflow.log_dict(result.to_dict(), "decision.json")

@@ -1,0 +1,128 @@
+"""The scoring function, atomic outputs, and the retraining job (decisions, lock, kill)."""
+
+import hashlib
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+from mlflow.tracking import MlflowClient
+
+import churnml as cm
+from churnml.jobs import population_stability, retrain, score, write_atomic
+
+pytestmark = pytest.mark.slow
+
+
+def _config(tmp_path, name: str) -> dict:
+    return {"tracking": {"uri": f"sqlite:///{tmp_path / 'mlflow.db'}", "registered_model": name}, "retrain": {"output_dir": str(tmp_path / "out")}}
+
+
+def test_score_lists_every_customer_once_with_last_dates(sample, sample_model, tmp_path):
+    warnings = score(sample, sample_model, "2025-06-01")
+    assert sorted(warnings.customer_id) == sorted(sample.to_pandas("customers").customer_id)
+    assert {"last_order_date", "last_interaction_date", "primary_cause", "reasons"} <= set(warnings.columns)
+    assert (warnings.last_order_date.dropna() < pd.Timestamp("2025-06-01")).all()
+    saved = sample_model.save(tmp_path / "model")
+    pd.testing.assert_frame_equal(score(sample, str(saved), "2025-06-01"), warnings)
+
+
+def test_write_atomic_keeps_the_previous_list_when_a_write_fails(tmp_path, monkeypatch):
+    frame = pd.DataFrame({"customer_id": ["a", "b"], "cause_shares": [{"price": 1.0}, None], "reasons": [["x"], []]})
+    parquet, csv = write_atomic(frame, tmp_path / "warnings")
+    back = pd.read_parquet(parquet)
+    assert back.cause_shares.iloc[0] == '{"price": 1.0}' and pd.isna(back.cause_shares.iloc[1]) and back.reasons.iloc[0] == '["x"]'
+    before = csv.read_bytes()
+
+    def broken(self, *args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(pd.DataFrame, "to_csv", broken)
+    with pytest.raises(OSError, match="disk full"):
+        write_atomic(frame.assign(customer_id=["c", "d"]), tmp_path / "warnings")
+    assert csv.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["warnings.csv", "warnings.parquet"]  # no temporary file left
+
+
+def test_population_stability_flags_a_shift():
+    rng = np.random.default_rng(1)
+    base = pd.Series(rng.normal(size=4000))
+    assert population_stability(base, pd.Series(rng.normal(size=4000))) < 0.05
+    assert population_stability(base, pd.Series(rng.normal(1.0, 1, size=4000))) > 0.25
+    assert population_stability(base, base.where(rng.random(4000) > 0.5)) > 0.25  # half of the values went missing
+
+
+def test_retrain_promotes_the_first_model_then_decides_and_never_promotes_twice(sample, tmp_path):
+    cfg = _config(tmp_path, "retrain-test")
+    first = retrain(cfg, sample, "2025-12-01")
+    assert first.decision == "promoted" and first.reason.startswith("first model")
+    client = MlflowClient(tracking_uri=cfg["tracking"]["uri"])
+    assert client.get_model_version_by_alias("retrain-test", "champion").version == first.challenger_version
+    listing = pd.read_parquet(tmp_path / "out" / "warnings_2025-12-01.parquet")
+    assert len(listing) == 2500 and listing.customer_id.is_unique
+
+    second = retrain(cfg, sample, "2026-01-01")
+    assert second.decision in ("promoted", "kept_champion") and "champion" in second.reason
+    assert second.champion_metrics and second.challenger_metrics
+    run = client.get_run(second.run_id)
+    assert run.data.tags["churnml.decision"] == second.decision
+    assert "drift.psi.days_since_last_activity" in run.data.metrics and "expected.level1.precision" in run.data.metrics
+    champion = client.get_model_version_by_alias("retrain-test", "champion").version
+    assert champion == (second.challenger_version if second.decision == "promoted" else first.challenger_version)
+
+    again = retrain(cfg, sample, "2026-01-01")
+    assert again.decision in ("already_done", "kept_champion")
+    assert client.get_model_version_by_alias("retrain-test", "champion").version == champion
+
+
+def test_a_running_job_holds_the_lock_and_a_dead_ones_lock_is_taken_over(sample, tmp_path):
+    cfg = _config(tmp_path, "lock-test")
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "retrain.lock").write_text(str(os.getpid()))  # a live process holds it
+    with pytest.raises(RuntimeError, match=f"another retraining run \\(pid {os.getpid()}\\) holds"):
+        retrain(cfg, sample, "2025-12-01")
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True).stdout.strip()
+    (out / "retrain.lock").write_text(dead)
+    assert retrain(cfg, sample, "2025-12-01").decision == "promoted"
+    assert not (out / "retrain.lock").exists()
+
+
+def test_killing_the_job_halfway_leaves_champion_and_warning_list_intact(sample, tmp_path):
+    cfg = _config(tmp_path, "kill-test")
+    first = retrain(cfg, sample, "2025-12-01")
+    listing = tmp_path / "out" / "warnings_2025-12-01.parquet"
+    digest = hashlib.sha256(listing.read_bytes()).hexdigest()
+    config_file = tmp_path / "retrain.yaml"
+    import yaml
+
+    config_file.write_text(yaml.safe_dump({**cfg, "retrain": {**cfg["retrain"], "tables": str(cm.datasets.SAMPLE_DIR)}}))
+    process = subprocess.Popen([sys.executable, "-m", "churnml", "retrain", "--config", str(config_file), "--as-of", "2026-01-01"], stderr=subprocess.PIPE)
+    # kill while it trains: after it took the lock, before it could finish
+    deadline = time.time() + 60
+    while not (tmp_path / "out" / "retrain.lock").exists() and time.time() < deadline:
+        time.sleep(0.05)
+    time.sleep(2.0)
+    process.send_signal(signal.SIGKILL)
+    process.wait(30)
+    assert process.returncode == -signal.SIGKILL
+    client = MlflowClient(tracking_uri=cfg["tracking"]["uri"])
+    assert client.get_model_version_by_alias("kill-test", "champion").version == first.challenger_version
+    assert hashlib.sha256(listing.read_bytes()).hexdigest() == digest
+    assert not [p for p in (tmp_path / "out").iterdir() if p.name.startswith(".")]  # no half-written list
+    assert not (tmp_path / "out" / "warnings_2026-01-01.parquet").exists()
+    # the next run takes over the dead run's lock and does the work
+    assert retrain(cfg, sample, "2026-01-01").decision in ("promoted", "kept_champion")
+
+
+def test_cli_retrain_reports_a_clear_error_and_exit_code(tmp_path):
+    out = subprocess.run([sys.executable, "-m", "churnml", "retrain", "--config", str(tmp_path / "nope.yaml")], capture_output=True, text=True)
+    assert out.returncode == 1 and "does not exist" in out.stderr and "Traceback" not in out.stderr
+    config_file = tmp_path / "retrain.yaml"
+    config_file.write_text("retrain:\n  output_dir: out\n")
+    out = subprocess.run([sys.executable, "-m", "churnml", "retrain", "--config", str(config_file)], capture_output=True, text=True, cwd=tmp_path)
+    assert out.returncode == 1 and "retrain.tables" in out.stderr
