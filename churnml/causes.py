@@ -325,14 +325,14 @@ def explain(
     # the primary cause's own drivers first: the first reason explains the cause
     drivers = [
         sorted(names, key=lambda n, cause=cause: causes[n] != cause)
-        for names, cause in zip(top_drivers(contributions, causes, settings.top_indicators), primary)
+        for names, cause in zip(top_drivers(contributions, causes, settings.top_indicators), primary, strict=True)
     ]
     idx = contributions.index
     out.loc[idx, "primary_cause"] = primary
     out.loc[idx, "cause_shares"] = pd.Series(shares.round(12).to_dict("records"), index=idx)
     out.loc[idx, "top_indicators"] = pd.Series(drivers, index=idx)
     reasons = []
-    for i, names in zip(idx, drivers):
+    for i, names in zip(idx, drivers, strict=True):
         row = rows.loc[i]
         prior = earlier.loc[row["customer_id"]] if earlier is not None and row.get("customer_id") in earlier.index else None
         reasons.append([reason_text(row, n, np.nan if prior is None else prior.get(n, np.nan), peers.lookup(row, n)) for n in names])

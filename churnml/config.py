@@ -243,7 +243,7 @@ DEFAULT_RULES = (
 
 def _default_rules() -> list[Rule]:
     fields = ("name", "indicator", "op", "threshold", "points", "category")
-    return [Rule(**dict(zip(fields, row))) for row in DEFAULT_RULES]
+    return [Rule(**dict(zip(fields, row, strict=True))) for row in DEFAULT_RULES]
 
 
 class ScorecardSettings(_Strict):

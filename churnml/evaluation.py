@@ -222,7 +222,7 @@ def _figures(rep: EvaluationReport) -> dict[str, object]:
 
     fig, axes = plt.subplots(1, len(rep.models), figsize=(5 * len(rep.models), 4), squeeze=False)
     bins = np.linspace(0, 100, 21)
-    for ax, m in zip(axes[0], rep.models):
+    for ax, m in zip(axes[0], rep.models, strict=True):
         for outcome, label in ((0, "stayed"), (1, "churned")):
             ax.hist(pred.loc[y == outcome, f"{m}_health"], bins=bins, alpha=0.6, density=True, label=label)
         ax.set(title=f"{m}: health score by outcome", xlabel="health score (100 = healthiest)", ylabel="density")

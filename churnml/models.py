@@ -206,7 +206,8 @@ class ChurnModel:
     ----------
     config : Config, path, dict or None
         Indicator settings, churn definition, ``model`` (estimator, split,
-        calibration), ``scorecard`` rules and ``levels``.
+        calibration), ``scorecard`` rules, warning ``levels``, ``causes``
+        (cause map, playbook) and ``tracking`` (MLflow).
 
     Attributes
     ----------
@@ -220,9 +221,19 @@ class ChurnModel:
     policy_ : WarningPolicy
         How health scores become warning levels (``policies_`` holds one per
         fitted estimator, each chosen on its own calibration-slice scores).
+    peers_, value_tiers_ : PeerAverages, ValueTiers
+        Comparable customers' averages and the spend thresholds of the value
+        tiers, from the train and calibration slices.
     test_predictions_ : pandas.DataFrame
         Out-of-time test slice: keys, ``churned``, ``monthly_spend`` and per
         model the raw and calibrated probability, health score and level.
+    test_causes_ : pandas.Series
+        Warned test customers by level and primary cause.
+    test_rows_, training_sample_ : pandas.DataFrame
+        A few test-slice indicator rows (the MLflow input example) and a
+        sample of the training population (for drift reports).
+    run_id_ : str
+        The MLflow run of the fit, when tracking is enabled.
 
     Examples
     --------
@@ -558,7 +569,10 @@ class ChurnModel:
         file = Path(path) / "model.joblib"
         if not file.is_file():
             raise FileNotFoundError(f"no churnml model at {path} (expected {file})")
-        model = joblib.load(file)
+        try:
+            model = joblib.load(file)
+        except Exception as exc:  # a truncated or foreign file: say which, not a pickle traceback
+            raise ValueError(f"{file} is not a readable churnml model ({type(exc).__name__}: {exc}); save it again") from None
         if not isinstance(model, cls):
             raise TypeError(f"{file} holds a {type(model).__name__}, not a ChurnModel")
         return model

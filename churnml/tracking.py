@@ -275,6 +275,8 @@ def load_model(uri: str | Path):
     path = Path(str(uri))
     if (path / "model.joblib").is_file():
         return ChurnModel.load(path)
+    if ":/" not in str(uri) and not path.exists():
+        raise FileNotFoundError(f"no churnml model at {uri}: neither a saved model directory nor an MLflow URI (models:/name@alias)")
     try:
         loaded = mlflow.pyfunc.load_model(str(uri))
     except MlflowException as exc:

@@ -126,3 +126,18 @@ def test_cli_retrain_reports_a_clear_error_and_exit_code(tmp_path):
     config_file.write_text("retrain:\n  output_dir: out\n")
     out = subprocess.run([sys.executable, "-m", "churnml", "retrain", "--config", str(config_file)], capture_output=True, text=True, cwd=tmp_path)
     assert out.returncode == 1 and "retrain.tables" in out.stderr
+
+
+def test_scoring_faults_are_clear(sample, sample_model, tmp_path, caplog):
+    fewer = {name: sample.to_pandas(name) for name in sample if name not in ("tickets", "surveys")}
+    warnings = score(fewer, sample_model, "2025-06-01")
+    assert len(warnings) == 2500 and warnings.customer_id.is_unique
+    assert "scoring without" in caplog.text and "complaints_3m" in caplog.text  # missing tables: their indicators count as missing
+    with pytest.raises(ValueError, match="outside the data"):
+        score(sample, sample_model, "2030-01-01")
+    broken = sample_model.save(tmp_path / "broken")
+    (broken / "model.joblib").write_bytes(b"not a model")
+    with pytest.raises(ValueError, match="is not a readable churnml model"):
+        score(sample, str(broken))
+    with pytest.raises(FileNotFoundError, match="no churnml model"):
+        score(sample, str(tmp_path / "missing"))
