@@ -21,7 +21,8 @@
   ``challenger``, and ``champion`` when the name has no champion yet.
 
 Tracking goes to ``tracking.uri``, else ``MLFLOW_TRACKING_URI``, else the
-local SQLite store ``sqlite:///mlflow.db`` in the working directory. Open the
+local SQLite store ``sqlite:///mlflow.db`` in the working directory (with a
+SQLite store, artifacts go to ``mlruns/`` next to the database file). Open the
 UI on it with ``mlflow ui --backend-store-uri sqlite:///mlflow.db``. Logging
 sets MLflow's global tracking URI to that store (as ``mlflow.set_tracking_uri``
 would), so that ``load_model("models:/...")`` afterwards reads the same registry.
@@ -181,7 +182,7 @@ def log_run(model, tables: Tables | None = None, *, run_name: str | None = None)
     _check_reachable(uri)
     mlflow.set_tracking_uri(uri)
     try:
-        mlflow.set_experiment(_experiment(settings))
+        _use_experiment(_experiment(settings), uri)
     except MlflowException as exc:
         raise TrackingError(f"cannot use experiment {_experiment(settings)!r} at {uri}: {exc.message}") from None
     report = evaluation_report(model)
@@ -231,6 +232,14 @@ def log_run(model, tables: Tables | None = None, *, run_name: str | None = None)
     model.run_id_ = run.info.run_id
     logger.info("logged run %s to %s (experiment %r)", run.info.run_id, uri, _experiment(settings))
     return run.info.run_id
+
+
+def _use_experiment(name: str, uri: str) -> None:
+    """Set the experiment; a new one on a SQLite store keeps its artifacts next to the database file."""
+    if uri.startswith("sqlite:///") and mlflow.get_experiment_by_name(name) is None:
+        database = Path(uri.removeprefix("sqlite:///"))
+        mlflow.create_experiment(name, artifact_location=(database.parent.resolve() / "mlruns").as_uri())
+    mlflow.set_experiment(name)
 
 
 def _optional_indicators(schema):
