@@ -96,13 +96,13 @@ def explain_causes(world: str, runs: str) -> dict:
 
     import churnml as cm
     from churnml.causes import FastTreeShap, cause_shares
+    from churnml.indicators import latest_month_start
 
     tables = cm.tables.from_directory(world)
     start = time.perf_counter()
     model = cm.ChurnModel().fit(tables)
     fit_s = time.perf_counter() - start
-    last = pd.Timestamp(tables["orders"].order_date.max().to_pyarrow().as_py())
-    rows = cm.build_indicators(tables, last.normalize().replace(day=1) + pd.offsets.MonthBegin(1))
+    rows = cm.build_indicators(tables, latest_month_start(tables))
     X = model.schema_.transform(rows)
     booster = model.fitted_.estimator.booster_
     causes = model.config.causes.indicator_causes

@@ -42,7 +42,7 @@ import pandas as pd
 from churnml.config import Config, IndicatorSettings, load_config
 from churnml.tables import TIME_COLUMN, Tables, load_tables
 
-__all__ = ["REGISTRY", "Indicator", "build_indicators", "indicators_markdown", "list_indicators", "month_starts"]
+__all__ = ["REGISTRY", "Indicator", "build_indicators", "indicators_markdown", "latest_month_start", "list_indicators", "month_starts"]
 
 logger = logging.getLogger(__name__)
 
@@ -1009,6 +1009,15 @@ def _usage_and_orders(ctx: _Ctx):
 # Building
 
 
+def _month_after(ts: pd.Timestamp) -> pd.Timestamp:
+    return ts.normalize().replace(day=1) + pd.offsets.MonthBegin(1)
+
+
+def latest_month_start(tables: Tables) -> pd.Timestamp:
+    """The month start after the last order: the latest as_of the data supports, and the default for scoring."""
+    return _month_after(pd.Timestamp(tables["orders"].order_date.max().to_pyarrow().as_py()))
+
+
 def month_starts(as_of: str | pd.Timestamp | Sequence[str | pd.Timestamp], tables: Tables | None = None) -> list[pd.Timestamp]:
     """Check and normalise as_of dates: month starts, no duplicates, returned sorted.
 
@@ -1040,7 +1049,7 @@ def month_starts(as_of: str | pd.Timestamp | Sequence[str | pd.Timestamp], table
     if tables is not None:
         rng = tables["orders"].aggregate(lo=tables["orders"].order_date.min(), hi=tables["orders"].order_date.max()).to_pandas().iloc[0]
         first, last = pd.Timestamp(rng.lo), pd.Timestamp(rng.hi)
-        latest = (last.normalize().replace(day=1) + pd.offsets.MonthBegin(1))
+        latest = _month_after(last)
         bad = [d for d in dates if d <= first or d > latest]
         if bad:
             raise ValueError(

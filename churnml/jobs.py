@@ -42,7 +42,7 @@ from mlflow.tracking import MlflowClient
 
 from churnml.config import Config, load_config
 from churnml.evaluation import score_metrics
-from churnml.indicators import build_indicators, month_starts
+from churnml.indicators import build_indicators, latest_month_start, month_starts
 from churnml.labels import labelled_dates
 from churnml.tables import Tables, load_tables
 from churnml.tracking import load_model, promote, tracking_uri
@@ -252,8 +252,7 @@ def retrain(config=None, tables=None, as_of: str | pd.Timestamp | None = None) -
 
     cfg = load_config(config)
     tables = load_tables(tables, cfg)
-    last = pd.Timestamp(tables["orders"].order_date.max().to_pyarrow().as_py())
-    (when,) = month_starts(as_of if as_of is not None else last.normalize().replace(day=1) + pd.offsets.MonthBegin(1), tables)
+    (when,) = month_starts(latest_month_start(tables) if as_of is None else as_of, tables)
     stamp = str(when.date())
     name = cfg.tracking.registered_model
     out_dir = Path(cfg.retrain.output_dir)

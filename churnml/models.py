@@ -36,7 +36,7 @@ from churnml.causes import FastTreeShap, PeerAverages, ValueTiers
 from churnml.causes import explain as explain_causes
 from churnml.config import Config, LightGBMSettings, ModelSettings, load_config
 from churnml.health import WarningPolicy, choose_policy, customer_value, health_score
-from churnml.indicators import REGISTRY, build_indicators, month_starts
+from churnml.indicators import REGISTRY, build_indicators, latest_month_start, month_starts
 from churnml.labels import ChurnDefinition, churn_labels, labelled_dates, make_training_frame
 from churnml.scorecard import RuleScorecard
 from churnml.tables import Tables, load_tables
@@ -504,10 +504,7 @@ class ChurnModel:
             after as_of), have warning_level 0 and come last.
         """
         tables = load_tables(tables, self.config)
-        if as_of is None:
-            last = pd.Timestamp(tables["orders"].order_date.max().to_pyarrow().as_py())
-            as_of = last.normalize().replace(day=1) + pd.offsets.MonthBegin(1)
-        (as_of,) = month_starts(as_of, tables)
+        (as_of,) = month_starts(latest_month_start(tables) if as_of is None else as_of, tables)
         statuses = churn_labels(tables, [as_of], config=self.config)
         # the label's horizon lies in the future of as_of: "incomplete" is what a scorable customer looks like
         statuses["status"] = statuses.status.replace({"incomplete": "scored", "eligible": "scored"})
