@@ -71,8 +71,9 @@ def _frame_table(title: str, frame: pd.DataFrame, digits: int = 3) -> Table:
     view.add_column(frame.index.name or "")
     for col in frame.columns:
         view.add_column(str(col), justify="right")
-    for idx, row in frame.iterrows():
-        view.add_row(str(idx), *[f"{v:,.{digits}f}" if isinstance(v, float) else f"{v:,}" for v in row])
+    integer = [pd.api.types.is_integer_dtype(frame[c]) for c in frame.columns]
+    for idx, row in zip(frame.index, frame.itertuples(index=False), strict=True):
+        view.add_row(str(idx), *[f"{v:,}" if is_int else f"{v:,.{digits}f}" for v, is_int in zip(row, integer, strict=True)])
     return view
 
 
@@ -204,6 +205,27 @@ def report(
 
 
 @app.command()
+def kpis(
+    path: Annotated[Path, typer.Argument(help="Directory of Parquet/CSV tables, including 'interventions'.")],
+    config: Annotated[Path | None, typer.Option(help="YAML configuration (churn definition, kpis section).")] = None,
+    by: Annotated[str, typer.Option(help="Comma-separated groups: period, warning_level, primary_cause, owner, action.")] = "period,warning_level",
+    out: Annotated[Path | None, typer.Option(help="Also write STEM.parquet and STEM.csv atomically.")] = None,
+) -> None:
+    """Measure the retention programme: warning precision, timeliness, win-back and return rates, control group."""
+    from churnml.jobs import write_atomic
+    from churnml.kpis import kpis as compute_kpis
+
+    groups = [b.strip() for b in by.split(",") if b.strip()]
+    table = compute_kpis(path, load_config(config), by=groups)
+    shown = ["warnings", "control", "labelled", "precision", "control_churn_rate", "action_effect", "timeliness", "win_back_rate", "return_rate"]
+    keys = groups or ["group"]
+    label = pd.Index(table[keys].astype(str).agg(" / ".join, axis=1), name=" / ".join(keys))
+    console.print(_frame_table("Retention KPIs", table[shown].set_axis(label), digits=2))
+    if out is not None:
+        console.print(f"wrote {', '.join(map(str, write_atomic(table, out)))}")
+
+
+@app.command()
 def validate(
     path: Annotated[Path, typer.Argument(help="Directory of Parquet/CSV tables.")],
     config: Annotated[Path | None, typer.Option(help="YAML configuration with column mapping.")] = None,
@@ -235,12 +257,13 @@ def generate(
     months: Annotated[int, typer.Option(help="Months of data.")] = 24,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
     start: Annotated[str, typer.Option(help="First month (YYYY-MM-01).")] = "2024-01-01",
+    interventions: Annotated[bool, typer.Option(help="Simulate a retention programme and write its interventions table.")] = False,
 ) -> None:
     """Write a synthetic churn world as Parquet, in chunks (bounded memory)."""
-    from churnml.datasets import write_synthetic
+    from churnml.datasets import RetentionProgramme, write_synthetic
 
     with console.status(f"generating {customers:,} customers x {months} months", spinner="dots"):
-        write_synthetic(path, customers, months, seed, start=start)
+        write_synthetic(path, customers, months, seed, start=start, retention=RetentionProgramme() if interventions else None)
     console.print(f"wrote {path}")
 
 

@@ -185,6 +185,11 @@ class LabelSettings(_Strict):
 
     churn: ChurnDefinition = Field(default_factory=Inactivity)
     min_tenure_days: int = Field(90, ge=0, description="customers younger than this at as_of are not labelled")
+    exclude_contacted: bool = Field(
+        True,
+        description="snapshots whose label window holds a retention action (interventions.handled_at, "
+        "control group excepted) get the status 'contacted' and are not trained on",
+    )
 
 
 SCORECARD_CATEGORIES = ("activity", "consumption", "interaction", "risk", "relationship")
@@ -502,6 +507,20 @@ class RetrainSettings(_Strict):
     tables: str | None = Field(None, description="directory of raw tables the job reads (or --tables)")
 
 
+class KpiSettings(_Strict):
+    """How the retention programme is measured (``churnml kpis``) and its random control group."""
+
+    handle_within_days: list[int] = Field(
+        default_factory=lambda: [2, 7, 14], min_length=3, max_length=3,
+        description="agreed handling time in days for warning levels 1, 2, 3",
+    )
+    return_days: int = Field(30, ge=1, description="an order within this many days after the action counts as a return")
+    control_share: float = Field(
+        0.0, ge=0, lt=1, description="share of warned customers drawn at random into an untouched control group (0 = none)"
+    )
+    control_seed: int = Field(0, description="seed of the control-group draw (stable per customer and as_of)")
+
+
 class Config(_Strict):
     """churnml configuration (the root of ``configs/*.yaml``)."""
 
@@ -515,6 +534,7 @@ class Config(_Strict):
     causes: CauseSettings = Field(default_factory=CauseSettings)
     tracking: TrackingSettings = Field(default_factory=TrackingSettings)
     retrain: RetrainSettings = Field(default_factory=RetrainSettings)
+    kpis: KpiSettings = Field(default_factory=KpiSettings)
 
     @field_validator("tables")
     @classmethod

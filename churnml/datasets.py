@@ -38,6 +38,15 @@ industry, segment or region, tickets lack a severity, invoices issued near the
 end of the window are still unpaid (null ``paid_date``), and tickets opened
 near the end have no response or resolution yet.
 
+Retention programme (optional, ``retention=RetentionProgramme()``): over the
+last months of the window the company warns customers whose signals show
+(plus a little noise), leaves a random control group untouched, handles the
+other warnings after a few days, and wins back some of the churners it
+reaches in time: their churn is cancelled and their signals fade. The
+``interventions`` table records it all, with the team's own verdict in
+``outcome`` (it credits itself with every handled customer that stays, churner
+or not: the bias the control group exposes).
+
 Everything is vectorised over a customers x months grid and generated in
 chunks of 50,000 customers, each with its own seed derived from ``seed``, so
 the in-memory world and the chunked Parquet world are identical and memory is
@@ -48,6 +57,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -55,7 +65,7 @@ import pandas as pd
 
 from churnml.tables import Tables, from_directory, from_pandas
 
-__all__ = ["CAUSES", "SAMPLE_DIR", "SAMPLE_SPEC", "load_sample", "load_sample_truth", "make_synthetic", "synthetic_frames", "write_sample", "write_synthetic"]
+__all__ = ["CAUSES", "SAMPLE_DIR", "SAMPLE_SPEC", "RetentionProgramme", "load_sample", "load_sample_truth", "make_synthetic", "synthetic_frames", "write_sample", "write_synthetic"]
 
 logger = logging.getLogger(__name__)
 
@@ -69,6 +79,39 @@ SAMPLE_DIR = Path(__file__).resolve().parents[1] / "data" / "sample"
 SAMPLE_SPEC = {"n_customers": 2500, "months": 24, "seed": 20240101, "start": "2024-01-01"}
 
 
+@dataclass(frozen=True)
+class RetentionProgramme:
+    """A simulated retention programme that fills the ``interventions`` table.
+
+    Parameters
+    ----------
+    months : int
+        The programme runs over the last ``months`` months of the window;
+        warnings are dated at month starts, at most one per customer.
+    detect : float
+        Chance per month that a customer with churn signals is warned.
+    noise : float
+        Chance per month that any other active customer is warned.
+    control_share : float
+        Share of warned customers left untouched (the control group).
+    handled : float
+        Share of the other warnings that the team handles at all.
+    delay_days : float
+        Mean handling delay (exponential).
+    success : float
+        Chance that handling a churner with a cause, before its churn date,
+        wins it back.
+    """
+
+    months: int = 12
+    detect: float = 0.5
+    noise: float = 0.01
+    control_share: float = 0.2
+    handled: float = 0.85
+    delay_days: float = 5.0
+    success: float = 0.4
+
+
 def make_synthetic(
     n_customers: int = 2000,
     months: int = 24,
@@ -79,6 +122,7 @@ def make_synthetic(
     cause_mix: dict[str, float] | None = None,
     false_alarm_rate: float = 0.1,
     tables: tuple[str, ...] | None = None,
+    retention: RetentionProgramme | None = None,
 ) -> tuple[Tables, pd.DataFrame]:
     """Generate a synthetic churn world in memory.
 
@@ -101,6 +145,8 @@ def make_synthetic(
         Share of non-churners that show a temporary churn-like episode.
     tables : tuple of str, optional
         Keep only these tables (``("orders",)`` gives a retailer's order log).
+    retention : RetentionProgramme, optional
+        Simulate a retention programme and add the ``interventions`` table.
 
     Returns
     -------
@@ -108,7 +154,9 @@ def make_synthetic(
         Validated, in the same form the loaders produce.
     truth : pandas.DataFrame
         customer_id, churn_date (NaT for non-churners), cause (``price``,
-        ``service``, ``needs_change`` or ``none``), signal_onset, false_alarm.
+        ``service``, ``needs_change`` or ``none``), signal_onset, false_alarm;
+        with a retention programme also ``won_back`` (a planted churner whose
+        churn the programme cancelled; its churn_date is NaT).
 
     Examples
     --------
@@ -118,7 +166,7 @@ def make_synthetic(
     """
     frames, truth = synthetic_frames(
         n_customers, months, seed, start=start, churn_rate=churn_rate, cause_mix=cause_mix,
-        false_alarm_rate=false_alarm_rate,
+        false_alarm_rate=false_alarm_rate, retention=retention,
     )
     if tables is not None:
         frames = {k: v for k, v in frames.items() if k in tables}
@@ -241,6 +289,7 @@ def _chunks(
     churn_rate: float = 0.3,
     cause_mix: dict[str, float] | None = None,
     false_alarm_rate: float = 0.1,
+    retention: RetentionProgramme | None = None,
 ) -> Iterator[tuple[dict[str, pd.DataFrame], pd.DataFrame]]:
     if n_customers < 1 or months < 3:
         raise ValueError(f"need n_customers >= 1 and months >= 3, got {n_customers} and {months}")
@@ -259,7 +308,9 @@ def _chunks(
     for index, offset in enumerate(range(0, n_customers, CHUNK)):
         n = min(CHUNK, n_customers - offset)
         rng = np.random.default_rng([seed, index])
-        yield _chunk(rng, n, offset, edges_s, market, churn_rate, mix, false_alarm_rate)
+        # the programme draws from its own stream: with or without it, the same customers churn for the same causes
+        programme = (retention, np.random.default_rng([seed, index, 1])) if retention is not None else None
+        yield _chunk(rng, n, offset, edges_s, market, churn_rate, mix, false_alarm_rate, programme)
 
 
 def _poisson_events(rng, rate, win_start, win_len):
@@ -277,7 +328,7 @@ def _poisson_events(rng, rate, win_start, win_len):
     return cust[order], month[order], ts[order]
 
 
-def _chunk(rng, n, offset, edges_s, market, churn_rate, mix, false_alarm_rate):
+def _chunk(rng, n, offset, edges_s, market, churn_rate, mix, false_alarm_rate, programme=None):
     m = edges_s.size - 1
     start, end = int(edges_s[0]), int(edges_s[-1])
     month_start = edges_s[:-1]
@@ -343,6 +394,13 @@ def _chunk(rng, n, offset, edges_s, market, churn_rate, mix, false_alarm_rate):
     episode = (months_idx >= fa_start[:, None]) & (months_idx < (fa_start + fa_len)[:, None])
     signal = np.where(false_alarm[:, None] & episode, rng.uniform(0.3, 0.7, n)[:, None], signal)
     eff_cause = np.where(false_alarm, fa_cause, cause)
+    interventions, won = None, np.zeros(n, dtype=bool)
+    if programme is not None:
+        interventions, won, handled_month = _retention(*programme, month_start, end, signup, churner, churn_at, cause, signal, eff_cause)
+        # won back: the churn is cancelled and the signals fade after the action
+        churner = churner & ~won
+        churn_at = np.where(won, np.iinfo(np.int64).max, churn_at)
+        signal = np.where(won[:, None] & (np.arange(m)[None, :] > handled_month[:, None]), 0.0, signal)
     price_s, service_s, needs_s = (np.where(eff_cause[:, None] == k, signal, 0.0) for k in range(3))
 
     # ---- active windows per customer-month
@@ -551,6 +609,9 @@ def _chunk(rng, n, offset, edges_s, market, churn_rate, mix, false_alarm_rate):
         }
     )
     frames["market_events"] = market
+    if interventions is not None:
+        interventions["customer_id"] = cat(interventions.pop("customer"))
+        frames["interventions"] = interventions
 
     truth = pd.DataFrame(
         {
@@ -561,9 +622,64 @@ def _chunk(rng, n, offset, edges_s, market, churn_rate, mix, false_alarm_rate):
             "false_alarm": false_alarm,
         }
     )
+    if programme is not None:
+        truth["won_back"] = won
     # one time unit everywhere (what Parquet and DuckDB give back)
     for frame in [*frames.values(), truth]:
         for col in frame.columns:
             if pd.api.types.is_datetime64_any_dtype(frame[col]):
                 frame[col] = frame[col].astype("datetime64[us]")
     return frames, truth
+
+
+def _retention(spec: RetentionProgramme, rng, month_start, end, signup, churner, churn_at, cause, signal, eff_cause):
+    """Warn, hold out, handle and win back (see :class:`RetentionProgramme`).
+
+    Returns the interventions frame (with integer ``customer``), who was won
+    back, and the month index of each customer's handling (-1 when none).
+    """
+    from churnml.config import Config  # the documents' playbook gives actions and owners
+
+    n, m = signal.shape
+    first = max(0, m - spec.months)
+    warned_month = np.full(n, -1)
+    for k in range(first, m):
+        alive = (signup < month_start[k]) & (churn_at > month_start[k]) & (warned_month < 0)
+        draw = rng.random(n)
+        warn = alive & (((signal[:, k] > 0) & (draw < spec.detect)) | (draw > 1 - spec.noise))
+        warned_month[warn] = k
+    who = np.nonzero(warned_month >= 0)[0]
+    k = warned_month[who]
+    warning_date = month_start[k]
+    strength = signal[who, k]
+    level = np.where(strength > 0.6, 1, np.where(strength > 0.3, 2, 3))
+    # the model names the planted cause most of the time
+    named = np.where((strength > 0) & (rng.random(who.size) < 0.8), eff_cause[who], rng.integers(0, 3, who.size))
+    control = rng.random(who.size) < spec.control_share
+    handled_at = warning_date + (rng.exponential(spec.delay_days, who.size) * DAY).astype(np.int64)
+    handled = ~control & (rng.random(who.size) < spec.handled) & (handled_at < end)
+    in_time = handled & churner[who] & (cause[who] < 3) & (handled_at < churn_at[who])
+    won_here = in_time & (rng.random(who.size) < spec.success)
+    lost = handled & churner[who] & ~won_here
+    outcome = np.where(lost, "lost", "retained")
+    outcome = np.where(handled & (handled_at > end - 30 * DAY), "pending", outcome)
+    playbook = Config().causes.playbook
+    causes = np.asarray(CAUSES)[named]
+    frame = pd.DataFrame(
+        {
+            "customer": who,
+            "warning_date": warning_date.astype("datetime64[s]"),
+            "warning_level": level,
+            "primary_cause": causes,
+            "action": [playbook[c].action for c in causes],
+            "owner": [playbook[c].owner for c in causes],
+            "handled_at": pd.Series(handled_at.astype("datetime64[s]")).where(handled),
+            "outcome": pd.Series(outcome).where(handled),
+            "control": control,
+        }
+    )
+    won = np.zeros(n, dtype=bool)
+    won[who[won_here]] = True
+    handled_month = np.full(n, -1)
+    handled_month[who[handled]] = np.searchsorted(month_start, handled_at[handled], side="right") - 1
+    return frame, won, handled_month

@@ -14,8 +14,10 @@ warning list. :func:`retrain` is what a scheduler runs:
    ``max_ece``). A run for an as_of that already promoted does not promote
    again;
 4. log the decision, both models' metrics, a drift report (population
-   stability index per indicator, training vs current population) and the
-   expected precision per level of the new warning list to the challenger's run;
+   stability index per indicator, training vs current population), the
+   expected precision per level of the new warning list and, for earlier
+   warning lists whose horizon has passed, their expected vs realised
+   precision (:func:`churnml.kpis.realised_precision`) to the challenger's run;
 5. move ``champion`` if promoted, then score every current customer with the
    champion and write the warning list atomically as Parquet and CSV.
 
@@ -43,6 +45,7 @@ from mlflow.tracking import MlflowClient
 from churnml.config import Config, load_config
 from churnml.evaluation import score_metrics
 from churnml.indicators import build_indicators, latest_month_start, month_starts
+from churnml.kpis import realised_precision
 from churnml.labels import labelled_dates
 from churnml.tables import Tables, load_tables
 from churnml.tracking import load_model, promote, tracking_uri
@@ -283,7 +286,7 @@ def retrain(config=None, tables=None, as_of: str | pd.Timestamp | None = None) -
                 challenger_metrics=mine, champion_metrics=theirs or {}, run_id=challenger.run_id_,
             )
             current = build_indicators(tables, when, cfg)
-            _log_decision(challenger, result, current)
+            _log_decision(challenger, result, current, _realised(tables, out_dir, cfg, when))
             if decision == "promoted" and version is not None:
                 promote(name, version.version)
         model = _champion(name)[1]
@@ -294,8 +297,20 @@ def retrain(config=None, tables=None, as_of: str | pd.Timestamp | None = None) -
     return result
 
 
-def _log_decision(challenger, result: RetrainResult, current: pd.DataFrame) -> None:
-    """Decision, champion metrics, drift and expected precision, on the challenger's run."""
+def _realised(tables: Tables, out_dir: Path, cfg: Config, when: pd.Timestamp) -> pd.DataFrame:
+    """Expected vs realised precision per level of the earlier warning lists whose horizon has passed."""
+    horizon = pd.Timedelta(days=cfg.labels.churn.horizon_days)
+    parts = []
+    for path in sorted(out_dir.glob("warnings_*.parquet")):
+        written = pd.Timestamp(path.stem.removeprefix("warnings_"))
+        if written + horizon <= when:
+            listed = pd.read_parquet(path, columns=["customer_id", "as_of", "warning_level", "churn_probability"])
+            parts.append(realised_precision(tables, listed, cfg).assign(list_as_of=str(written.date())))
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+
+
+def _log_decision(challenger, result: RetrainResult, current: pd.DataFrame, realised: pd.DataFrame) -> None:
+    """Decision, champion metrics, drift, expected precision, and realised precision of past lists, on the challenger's run."""
     numeric = [c for c in challenger.schema_.numeric if c in current.columns]
     reference = challenger.training_sample_
     drift = pd.Series({c: population_stability(reference[c], current[c]) for c in numeric}, name="psi").sort_values(ascending=False)
@@ -310,3 +325,7 @@ def _log_decision(challenger, result: RetrainResult, current: pd.DataFrame) -> N
         mlflow.log_text(drift.to_frame().to_csv(), "drift_psi.csv")
         mlflow.log_text(expected.to_csv(), "expected_precision.csv")
         mlflow.log_dict(result.to_dict(), "decision.json")
+        if not realised.empty:  # the feedback loop: what earlier lists promised and what happened
+            latest = realised[realised.list_as_of == realised.list_as_of.max()]
+            mlflow.log_metrics({f"realised.level{int(r.warning_level)}.precision": r.realised_precision for r in latest.itertuples() if np.isfinite(r.realised_precision)})
+            mlflow.log_text(realised.to_csv(index=False), "realised_precision.csv")

@@ -14,7 +14,9 @@ Three definitions from the source documents:
   ``D + horizon`` (cancelled, or a term ended without renewal).
 
 Labels read only facts in ``[D, D + horizon)``; indicators read only facts
-before D. A snapshot is *eligible* when the customer started at least
+before D. When an ``interventions`` table is present, a snapshot whose label
+window holds a retention action is not a clean label (the team changed the
+outcome) and is left out of training; the random control group stays in. A snapshot is *eligible* when the customer started at least
 ``min_tenure_days`` before D and has not already churned by the same
 definition at D. Its label is *complete* when ``D + horizon`` is not after
 the end of the data; incomplete labels are never used for training.
@@ -27,6 +29,7 @@ from collections.abc import Sequence
 
 import ibis
 import ibis.expr.types as ir
+import numpy as np
 import pandas as pd
 
 from churnml.config import PRESETS, ChurnDefinition, Config, Contractual, Drop, Inactivity, load_config
@@ -119,8 +122,10 @@ def churn_labels(
         customer_id, as_of, status, churned. ``status`` is ``eligible``,
         ``too_new`` (tenure below min_tenure_days), ``no_history`` (no
         activity yet), ``already_churned`` (churned by this definition at
-        as_of), ``no_contract`` (contractual only) or ``incomplete`` (the
-        horizon runs past the data). ``churned`` is 0/1 for eligible rows and
+        as_of), ``no_contract`` (contractual only), ``incomplete`` (the
+        horizon runs past the data) or ``contacted`` (the team acted inside
+        the label window, so the label is partly its own doing: see
+        ``labels.exclude_contacted`` and the ``interventions`` table). ``churned`` is 0/1 for eligible rows and
         missing otherwise.
     """
     cfg = load_config(config)
@@ -152,9 +157,20 @@ def churn_labels(
         )
     )
     frame = facts.select("customer_id", "as_of", status=status, churned=facts.churned).to_pandas()
+    if cfg.labels.exclude_contacted and "interventions" in tables:
+        frame.loc[_contacted(frame, tables, horizon) & (frame.status == "eligible"), "status"] = "contacted"
     frame["churned"] = frame.churned.where(frame.status == "eligible").astype("Int64")
     frame["as_of"] = frame["as_of"].astype("datetime64[us]")
     return frame.sort_values(["as_of", "customer_id"], kind="stable", ignore_index=True)
+
+
+def _contacted(frame: pd.DataFrame, tables: Tables, horizon: pd.Timedelta) -> np.ndarray:
+    """Rows whose label window [as_of, as_of + horizon) holds a retention action (control group excepted)."""
+    iv = tables["interventions"]
+    iv = iv.filter(iv.handled_at.notnull() & ~iv.control.fill_null(False)).select("customer_id", "handled_at").to_pandas()
+    pairs = frame[["customer_id", "as_of"]].reset_index().merge(iv, on="customer_id")
+    inside = (pairs.handled_at >= pairs.as_of) & (pairs.handled_at < pairs.as_of + horizon)
+    return frame.index.isin(pairs["index"][inside])
 
 
 def _inactivity(tables: Tables, spine: ir.Table, churn: Inactivity) -> ir.Table:

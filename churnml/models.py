@@ -37,6 +37,7 @@ from churnml.causes import explain as explain_causes
 from churnml.config import Config, LightGBMSettings, ModelSettings, load_config
 from churnml.health import WarningPolicy, choose_policy, customer_value, health_score
 from churnml.indicators import REGISTRY, build_indicators, latest_month_start, month_starts
+from churnml.kpis import CONTROL_ACTION, assign_control
 from churnml.labels import ChurnDefinition, churn_labels, labelled_dates, make_training_frame
 from churnml.scorecard import RuleScorecard
 from churnml.tables import Tables, load_tables
@@ -501,13 +502,15 @@ class ChurnModel:
             as_of (``too_new``: tenure below ``labels.min_tenure_days``;
             ``no_history``: no activity yet; ``already_churned``; ``no_contract``
             for the contractual definition; ``not_started``: signed up on or
-            after as_of), have warning_level 0 and come last.
+            after as_of), have warning_level 0 and come last. ``control`` marks
+            warned customers drawn into the random control group
+            (``kpis.control_share``): their action says to leave them untouched.
         """
         tables = load_tables(tables, self.config)
         (as_of,) = month_starts(latest_month_start(tables) if as_of is None else as_of, tables)
         statuses = churn_labels(tables, [as_of], config=self.config)
         # the label's horizon lies in the future of as_of: "incomplete" is what a scorable customer looks like
-        statuses["status"] = statuses.status.replace({"incomplete": "scored", "eligible": "scored"})
+        statuses["status"] = statuses.status.replace({"incomplete": "scored", "eligible": "scored", "contacted": "scored"})
         everyone = tables["customers"].select("customer_id").to_pandas()
         out = everyone.merge(statuses[["customer_id", "status"]], on="customer_id", how="left", validate="one_to_one")
         out = out.fillna({"status": "not_started"})
@@ -529,6 +532,8 @@ class ChurnModel:
         out = out.assign(_rank=rank).sort_values(
             ["_rank", "_value", "churn_probability", "customer_id"], ascending=[True, False, False, True], na_position="last", kind="stable"
         )
+        out["control"] = assign_control(out, self.config.kpis.control_share, self.config.kpis.control_seed)
+        out.loc[out.control, "action"] = CONTROL_ACTION
         logger.info(
             "scored %d of %d customers as of %s; not scored: %s", len(scored), len(out), as_of.date(),
             out.status[out.status != "scored"].value_counts().to_dict(),

@@ -50,7 +50,7 @@ class ColumnSpec:
     """One canonical column: name, type, whether required, and meaning."""
 
     name: str
-    dtype: str  # an Ibis type name: string, timestamp, float64, boolean
+    dtype: str  # an Ibis type name: string, timestamp, float64, int64, boolean
     required: bool
     description: str
     non_negative: bool = False
@@ -245,6 +245,30 @@ SCHEMA: dict[str, TableSpec] = {
             primary_key=("customer_id", "start_date"),
             date_order=(("start_date", "end_date"), ("start_date", "cancelled_at")),
         ),
+        TableSpec(
+            "interventions",
+            "The strategy-execution table: one row per warning issued, and what the team did about it. "
+            "Only read by `churnml kpis` and to keep contacted customers out of training labels.",
+            (
+                _CUSTOMER,
+                _c("warning_date", "timestamp", True, "as_of of the warning list that raised the warning."),
+                _c("warning_level", "int64", False, "Warning level then (1 highest, 3 lowest).", non_negative=True),
+                _c("primary_cause", "string", False, "Primary cause then.", allowed=("price", "service", "needs_change")),
+                _c("action", "string", False, "Retention action taken or planned."),
+                _c("owner", "string", False, "Department that acted."),
+                _c("handled_at", "timestamp", False, "When the team acted; null = not handled (yet)."),
+                _c(
+                    "outcome",
+                    "string",
+                    False,
+                    "The team's verdict: retained, lost, or pending.",
+                    allowed=("retained", "lost", "pending"),
+                ),
+                _c("control", "boolean", False, "In the random control group: deliberately left untouched."),
+            ),
+            primary_key=("customer_id", "warning_date"),
+            date_order=(("warning_date", "handled_at"),),
+        ),
     ]
 }
 
@@ -260,6 +284,7 @@ TIME_COLUMN = {
     "surveys": "survey_date",
     "market_events": "date",
     "contracts": "start_date",
+    "interventions": "warning_date",
 }
 
 

@@ -18,7 +18,7 @@ def test_demo_runs_on_the_bundled_sample(tmp_path):
     assert (tmp_path / "churnml-demo" / "report" / "reliability.png").is_file()
 
 
-@pytest.mark.parametrize("command", ["demo", "train", "retrain", "score", "report", "validate", "generate", "indicators"])
+@pytest.mark.parametrize("command", ["demo", "train", "retrain", "score", "report", "validate", "generate", "indicators", "kpis"])
 def test_every_command_has_help(command):
     out = churnml(command, "--help")
     assert out.returncode == 0 and "Usage" in out.stdout
@@ -40,11 +40,11 @@ def test_bad_input_is_one_clear_line_without_traceback(tmp_path):
 
 
 def test_generate_then_validate(tmp_path):
-    out = churnml("generate", str(tmp_path / "world"), "--customers", "200", "--months", "6", "--seed", "4")
+    out = churnml("generate", str(tmp_path / "world"), "--customers", "200", "--months", "6", "--seed", "4", "--interventions")
     assert out.returncode == 0, out.stderr
     out = churnml("validate", str(tmp_path / "world"))
     assert out.returncode == 0, out.stderr
-    assert "market_events" in out.stdout
+    assert "market_events" in out.stdout and "interventions" in out.stdout
 
 
 def test_indicators_command_writes_parquet(tmp_path):

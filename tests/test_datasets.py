@@ -9,6 +9,7 @@ import pytest
 from churnml.datasets import (
     CAUSES,
     SAMPLE_SPEC,
+    RetentionProgramme,
     load_sample,
     load_sample_truth,
     make_synthetic,
@@ -35,9 +36,25 @@ def test_same_seed_same_world_other_seed_other_world():
 
 def test_all_ten_tables_pass_validation_without_issues():
     tables, truth = make_synthetic(500, months=12, seed=2)
-    assert set(tables) == set(SCHEMA)
+    assert set(tables) == set(SCHEMA) - {"interventions"}
     assert tables.report.issues == []
     assert truth.customer_id.is_unique and len(truth) == 500
+
+
+def test_a_retention_programme_keeps_the_customers_and_cancels_only_won_back_churn():
+    plain, plain_truth = synthetic_frames(600, months=12, seed=9)
+    with_programme, truth = synthetic_frames(600, months=12, seed=9, retention=RetentionProgramme(months=4))
+    start = pd.Timestamp("2024-09-01")
+    assert with_programme["interventions"].warning_date.min() >= start
+    keys = ["customer_id", "signup_date"]
+    pd.testing.assert_frame_equal(plain["customers"][keys], with_programme["customers"][keys])
+    won = truth.won_back
+    assert won.any()
+    pd.testing.assert_frame_equal(truth[~won].drop(columns="won_back"), plain_truth[~won])
+    assert plain_truth.churn_date[won].notna().all() and truth.churn_date[won].isna().all()
+    # won-back churners keep ordering after their planted churn date
+    orders = with_programme["orders"].merge(plain_truth[won], on="customer_id")
+    assert (orders.order_date > orders.churn_date).any()
 
 
 def test_orders_only_world():
@@ -46,9 +63,10 @@ def test_orders_only_world():
 
 
 def test_chunked_parquet_world_equals_in_memory_world(tmp_path):
-    write_synthetic(tmp_path, 400, months=12, seed=5)
+    write_synthetic(tmp_path, 400, months=12, seed=5, retention=RetentionProgramme(months=6))
     on_disk = from_directory(tmp_path)
-    in_memory, truth = make_synthetic(400, months=12, seed=5)
+    in_memory, truth = make_synthetic(400, months=12, seed=5, retention=RetentionProgramme(months=6))
+    assert set(on_disk) == set(in_memory) == set(SCHEMA)
     for name in SCHEMA:
         cols = list(SCHEMA[name].column_names)
         left = on_disk.to_pandas(name).sort_values(cols[:3]).reset_index(drop=True)

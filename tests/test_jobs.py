@@ -56,7 +56,7 @@ def test_population_stability_flags_a_shift():
     assert population_stability(base, base.where(rng.random(4000) > 0.5)) > 0.25  # half of the values went missing
 
 
-def test_retrain_promotes_the_first_model_then_decides_and_never_promotes_twice(sample, tmp_path):
+def test_retrain_promotes_the_first_model_then_decides_and_never_promotes_twice(sample, sample_model, tmp_path):
     cfg = _config(tmp_path, "retrain-test")
     first = retrain(cfg, sample, "2025-12-01")
     assert first.decision == "promoted" and first.reason.startswith("first model")
@@ -65,12 +65,17 @@ def test_retrain_promotes_the_first_model_then_decides_and_never_promotes_twice(
     listing = pd.read_parquet(tmp_path / "out" / "warnings_2025-12-01.parquet")
     assert len(listing) == 2500 and listing.customer_id.is_unique
 
+    # a list written long enough ago for its labels to be complete now: the next run measures it
+    write_atomic(score(sample, sample_model, "2025-03-01"), tmp_path / "out" / "warnings_2025-03-01")
     second = retrain(cfg, sample, "2026-01-01")
     assert second.decision in ("promoted", "kept_champion") and "champion" in second.reason
     assert second.champion_metrics and second.challenger_metrics
     run = client.get_run(second.run_id)
     assert run.data.tags["churnml.decision"] == second.decision
     assert "drift.psi.days_since_last_activity" in run.data.metrics and "expected.level1.precision" in run.data.metrics
+    assert 0 <= run.data.metrics["realised.level1.precision"] <= 1
+    realised = pd.read_csv(client.download_artifacts(second.run_id, "realised_precision.csv", str(tmp_path)))
+    assert set(realised.list_as_of) == {"2025-03-01"} and set(realised.warning_level) <= {1, 2, 3}
     champion = client.get_model_version_by_alias("retrain-test", "champion").version
     assert champion == (second.challenger_version if second.decision == "promoted" else first.challenger_version)
 
