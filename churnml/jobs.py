@@ -14,7 +14,7 @@ warning list. :func:`retrain` is what a scheduler runs:
    ``max_ece``). A run for an as_of that already promoted does not promote
    again;
 4. log the decision, both models' metrics, a drift report (population
-   stability index per indicator, training vs current population), the
+   stability index per indicator: the latest training snapshot vs the customers the new list scores), the
    expected precision per level of the new warning list and, for earlier
    warning lists whose horizon has passed, their expected vs realised
    precision (:func:`churnml.kpis.realised_precision`) to the challenger's run;
@@ -46,7 +46,7 @@ from churnml.config import Config, load_config
 from churnml.evaluation import score_metrics
 from churnml.indicators import build_indicators, latest_month_start, month_starts
 from churnml.kpis import realised_precision
-from churnml.labels import labelled_dates
+from churnml.labels import labelled_dates, scoring_status
 from churnml.tables import Tables, load_tables
 from churnml.tracking import load_model, promote, tracking_uri
 
@@ -285,7 +285,10 @@ def retrain(config=None, tables=None, as_of: str | pd.Timestamp | None = None) -
                 champion_version=champion_version.version if champion_version else None,
                 challenger_metrics=mine, champion_metrics=theirs or {}, run_id=challenger.run_id_,
             )
+            # the population the new list will score: customers eligible at as_of, as in training
+            scorable = scoring_status(tables, when, cfg).query("status == 'scored'").customer_id
             current = build_indicators(tables, when, cfg)
+            current = current[current.customer_id.isin(scorable)]
             _log_decision(challenger, result, current, _realised(tables, out_dir, cfg, when))
             if decision == "promoted" and version is not None:
                 promote(name, version.version)

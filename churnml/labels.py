@@ -45,6 +45,7 @@ __all__ = [
     "churn_labels",
     "labelled_dates",
     "make_training_frame",
+    "scoring_status",
 ]
 
 logger = logging.getLogger(__name__)
@@ -162,6 +163,27 @@ def churn_labels(
     frame["churned"] = frame.churned.where(frame.status == "eligible").astype("Int64")
     frame["as_of"] = frame["as_of"].astype("datetime64[us]")
     return frame.sort_values(["as_of", "customer_id"], kind="stable", ignore_index=True)
+
+
+def scoring_status(tables: Tables | dict | str, as_of: str | pd.Timestamp, config: Config | str | dict | None = None) -> pd.DataFrame:
+    """Who can be scored as of one date: every customer of the customers table once.
+
+    Returns
+    -------
+    pandas.DataFrame
+        customer_id, status: ``scored`` for customers a model may score (eligible,
+        whatever their label's future holds), else the reason from
+        :func:`churn_labels` (``too_new``, ``no_history``, ``already_churned``,
+        ``no_contract``) or ``not_started`` (signed up on or after as_of).
+    """
+    cfg = load_config(config)
+    tables = load_tables(tables, cfg)
+    statuses = churn_labels(tables, [as_of], config=cfg)
+    # the label's horizon lies in the future of as_of: "incomplete" is what a scorable customer looks like
+    statuses["status"] = statuses.status.replace({"incomplete": "scored", "eligible": "scored", "contacted": "scored"})
+    everyone = tables["customers"].select("customer_id").to_pandas()
+    out = everyone.merge(statuses[["customer_id", "status"]], on="customer_id", how="left", validate="one_to_one")
+    return out.fillna({"status": "not_started"})
 
 
 def _contacted(frame: pd.DataFrame, tables: Tables, horizon: pd.Timedelta) -> np.ndarray:

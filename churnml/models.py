@@ -38,7 +38,7 @@ from churnml.config import Config, LightGBMSettings, ModelSettings, load_config
 from churnml.health import WarningPolicy, choose_policy, customer_value, health_score
 from churnml.indicators import REGISTRY, build_indicators, latest_month_start, month_starts
 from churnml.kpis import CONTROL_ACTION, assign_control
-from churnml.labels import ChurnDefinition, churn_labels, labelled_dates, make_training_frame
+from churnml.labels import ChurnDefinition, labelled_dates, make_training_frame, scoring_status
 from churnml.scorecard import RuleScorecard
 from churnml.tables import Tables, load_tables
 
@@ -232,7 +232,7 @@ class ChurnModel:
         Warned test customers by level and primary cause.
     test_rows_, training_sample_ : pandas.DataFrame
         A few test-slice indicator rows (the MLflow input example) and a
-        sample of the training population (for drift reports).
+        sample of the latest training snapshot's population (for drift reports).
     run_id_ : str
         The MLflow run of the fit, when tracking is enabled.
 
@@ -326,8 +326,10 @@ class ChurnModel:
         self.split_ = split
         self.test_predictions_ = self._predictions(test, X_test)
         self.test_rows_ = test[KEYS + self.schema_.columns].head(20).reset_index(drop=True)
-        # the training population, for drift reports (population stability) at scoring time
-        self.training_sample_ = train[self.schema_.numeric].sample(min(len(train), 5000), random_state=settings.seed)
+        # the latest training population, for drift reports: earlier snapshots see less history,
+        # so their history-based indicators are missing more often than any current population's
+        latest = train[train.as_of == train.as_of.max()]
+        self.training_sample_ = latest[self.schema_.numeric].sample(min(len(latest), 5000), random_state=settings.seed)
         warned = self.predict_frame(test)
         warned = warned[warned.warning_level > 0]
         self.test_causes_ = warned.groupby(["warning_level", "primary_cause"]).size().rename("customers")
@@ -508,12 +510,7 @@ class ChurnModel:
         """
         tables = load_tables(tables, self.config)
         (as_of,) = month_starts(latest_month_start(tables) if as_of is None else as_of, tables)
-        statuses = churn_labels(tables, [as_of], config=self.config)
-        # the label's horizon lies in the future of as_of: "incomplete" is what a scorable customer looks like
-        statuses["status"] = statuses.status.replace({"incomplete": "scored", "eligible": "scored", "contacted": "scored"})
-        everyone = tables["customers"].select("customer_id").to_pandas()
-        out = everyone.merge(statuses[["customer_id", "status"]], on="customer_id", how="left", validate="one_to_one")
-        out = out.fillna({"status": "not_started"})
+        out = scoring_status(tables, as_of, self.config)
         out.insert(1, "as_of", as_of)
 
         earlier_date = as_of - pd.DateOffset(months=self.config.indicators.recent_months)

@@ -1,6 +1,8 @@
 import re
 from pathlib import Path
 
+import pytest
+
 from churnml.tables import contract_markdown
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -26,3 +28,19 @@ def test_readme_indicator_table_is_generated_from_the_registry():
 
     table = re.search(r"<!-- indicators:start -->\n(.*?)\n<!-- indicators:end -->", README, re.S).group(1)
     assert table.strip() == indicators_markdown()
+
+
+def test_readme_pictures_exist():
+    pictures = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", README)
+    assert pictures and all((ROOT / p).is_file() for p in pictures)
+
+
+@pytest.mark.slow
+def test_readme_example_runs(tmp_path, monkeypatch, capsys):
+    example = re.search(r"## Example\n\n```python\n(.*?)```", README, re.S).group(1)
+    assert len(example.strip().splitlines()) <= 15
+    monkeypatch.chdir(tmp_path)
+    exec(compile(example, "README example", "exec"), {})
+    printed = capsys.readouterr().out
+    assert "auc_roc" in printed and "level 1" in printed
+    assert (tmp_path / "models" / "churn" / "model.joblib").is_file()
