@@ -42,7 +42,7 @@ import pandas as pd
 from churnml.config import Config, IndicatorSettings, load_config
 from churnml.tables import TIME_COLUMN, Tables, load_tables
 
-__all__ = ["REGISTRY", "Indicator", "build_indicators", "indicators_markdown", "latest_month_start", "list_indicators", "month_starts"]
+__all__ = ["REGISTRY", "Indicator", "build_indicators", "indicator_expr", "indicators_markdown", "latest_month_start", "list_indicators", "month_starts"]
 
 logger = logging.getLogger(__name__)
 
@@ -1102,10 +1102,32 @@ def build_indicators(
     np.True_
     """
     cfg = load_config(config)
-    s = cfg.indicators
     tables = load_tables(tables, cfg)
-    dates = month_starts(as_of, tables)
+    result, selected = indicator_expr(tables, month_starts(as_of, tables), cfg)
+    if path is not None:
+        target = Path(path)
+        tmp = target.with_name(f".{target.name}.tmp")
+        result.order_by(["as_of", "customer_id"]).to_parquet(tmp)
+        tmp.replace(target)
+        return target
+    frame = result.to_pyarrow().to_pandas()  # ibis' own pandas conversion is several times slower
+    frame = frame.sort_values(["as_of", "customer_id"], kind="stable", ignore_index=True)
+    frame["as_of"] = frame["as_of"].astype("datetime64[us]")
+    for ind in selected:
+        frame[ind.name] = frame[ind.name].astype("str" if ind.kind == "categorical" else "float64")
+        if ind.kind == "categorical":
+            frame.loc[frame[ind.name].isin(["None", "nan"]), ind.name] = pd.NA
+    return frame
 
+
+def indicator_expr(tables: Tables, dates: list[pd.Timestamp], config: Config) -> tuple[ir.Table, list[Indicator]]:
+    """The indicator panel as one lazy Ibis expression on the tables' backend, and the indicators it holds.
+
+    ``dates`` are checked month starts (:func:`month_starts`). Engines that
+    keep results distributed (Spark) use the expression as it is;
+    :func:`build_indicators` runs it and returns pandas.
+    """
+    s = config.indicators
     parts = _panel_parts(tables, s)
     table_start = _table_starts(tables, [p[0] for p in parts])
     for name in {p[0] for p in parts} - set(table_start):
@@ -1136,20 +1158,7 @@ def build_indicators(
         as_of=rows.as_of,
         **{ind.name: (ind.compute(out).cast("string") if ind.kind == "categorical" else ind.compute(out).cast("float64")) for ind in selected},
     )
-    if path is not None:
-        target = Path(path)
-        tmp = target.with_name(f".{target.name}.tmp")
-        result.order_by(["as_of", "customer_id"]).to_parquet(tmp)
-        tmp.replace(target)
-        return target
-    frame = result.to_pyarrow().to_pandas()  # ibis' own pandas conversion is several times slower
-    frame = frame.sort_values(["as_of", "customer_id"], kind="stable", ignore_index=True)
-    frame["as_of"] = frame["as_of"].astype("datetime64[us]")
-    for ind in selected:
-        frame[ind.name] = frame[ind.name].astype("str" if ind.kind == "categorical" else "float64")
-        if ind.kind == "categorical":
-            frame.loc[frame[ind.name].isin(["None", "nan"]), ind.name] = pd.NA
-    return frame
+    return result, selected
 
 
 def _windowed_panel(parts: list[tuple[str, ir.Table]], customers: ir.Table, snapshot_months: list[int], windows: dict[str, _Win]) -> ir.Table:

@@ -44,7 +44,9 @@ __all__ = [
     "Inactivity",
     "churn_labels",
     "labelled_dates",
+    "label_expr",
     "make_training_frame",
+    "scoring_expr",
     "scoring_status",
 ]
 
@@ -109,35 +111,17 @@ def labelled_dates(
     return list(pd.date_range(start, end, freq="MS"))
 
 
-def churn_labels(
-    tables: Tables | dict | str,
-    as_of: str | pd.Timestamp | Sequence[str | pd.Timestamp],
-    churn: Inactivity | Drop | Contractual | None = None,
-    config: Config | str | dict | None = None,
-) -> pd.DataFrame:
-    """Label every customer known at each as_of date.
+def label_expr(tables: Tables, dates: list[pd.Timestamp], churn: Inactivity | Drop | Contractual, config: Config) -> ir.Table:
+    """customer_id, as_of, status, churned for checked month starts, as one lazy Ibis expression.
 
-    Returns
-    -------
-    pandas.DataFrame
-        customer_id, as_of, status, churned. ``status`` is ``eligible``,
-        ``too_new`` (tenure below min_tenure_days), ``no_history`` (no
-        activity yet), ``already_churned`` (churned by this definition at
-        as_of), ``no_contract`` (contractual only), ``incomplete`` (the
-        horizon runs past the data) or ``contacted`` (the team acted inside
-        the label window, so the label is partly its own doing: see
-        ``labels.exclude_contacted`` and the ``interventions`` table). ``churned`` is 0/1 for eligible rows and
-        missing otherwise.
+    The statuses of :func:`churn_labels` except ``contacted`` (which needs the
+    interventions table in memory); ``churned`` is set for every status.
     """
-    cfg = load_config(config)
-    churn = churn or cfg.labels.churn
-    tables = load_tables(tables, cfg)
-    dates = month_starts(as_of, tables)
     horizon = pd.Timedelta(days=churn.horizon_days)
     snaps = ibis.memtable(pd.DataFrame({"as_of": dates, "until": [d + horizon for d in dates]}))
     customers = tables["customers"]
     spine = customers.cross_join(snaps).filter(customers.signup_date.isnull() | (customers.signup_date < snaps.as_of))
-    tenure_ok = spine.signup_date.isnull() | (spine.signup_date <= spine.as_of - ibis.interval(days=cfg.labels.min_tenure_days))
+    tenure_ok = spine.signup_date.isnull() | (spine.signup_date <= spine.as_of - ibis.interval(days=config.labels.min_tenure_days))
     spine = spine.select("customer_id", "as_of", "until", tenure_ok=tenure_ok)
 
     if isinstance(churn, Inactivity):
@@ -157,8 +141,47 @@ def churn_labels(
             else_="eligible",
         )
     )
-    frame = facts.select("customer_id", "as_of", status=status, churned=facts.churned).to_pandas()
+    return facts.select("customer_id", "as_of", status=status, churned=facts.churned)
+
+
+def scoring_expr(tables: Tables, as_of: pd.Timestamp, config: Config) -> ir.Table:
+    """:func:`scoring_status` as a lazy Ibis expression (every customer once; engines such as Spark keep it distributed)."""
+    labels = label_expr(tables, [as_of], config.labels.churn, config)
+    # the label's horizon lies in the future of as_of: "incomplete" is what a scorable customer looks like
+    scored = ibis.cases((labels.status.isin(["eligible", "incomplete"]), "scored"), else_=labels.status)
+    labels = labels.select("customer_id", status=scored)
+    customers = tables["customers"]
+    joined = customers.left_join(labels, customers.customer_id == labels.customer_id)
+    return joined.select(customer_id=customers.customer_id, status=joined.status.fill_null("not_started"))
+
+
+def churn_labels(
+    tables: Tables | dict | str,
+    as_of: str | pd.Timestamp | Sequence[str | pd.Timestamp],
+    churn: Inactivity | Drop | Contractual | None = None,
+    config: Config | str | dict | None = None,
+) -> pd.DataFrame:
+    """Label every customer known at each as_of date.
+
+    Returns
+    -------
+    pandas.DataFrame
+        customer_id, as_of, status, churned. ``status`` is ``eligible``,
+        ``too_new`` (tenure below min_tenure_days), ``no_history`` (no
+        activity yet), ``already_churned`` (churned by this definition at
+        as_of), ``no_contract`` (contractual only), ``incomplete`` (the
+        horizon runs past the data) or ``contacted`` (the team acted inside
+        the label window, so the label is partly its own doing: see
+        ``labels.exclude_contacted`` and the ``interventions`` table).
+        ``churned`` is 0/1 for eligible rows and missing otherwise.
+    """
+    cfg = load_config(config)
+    churn = churn or cfg.labels.churn
+    tables = load_tables(tables, cfg)
+    dates = month_starts(as_of, tables)
+    frame = label_expr(tables, dates, churn, cfg).to_pandas()
     if cfg.labels.exclude_contacted and "interventions" in tables:
+        horizon = pd.Timedelta(days=churn.horizon_days)
         frame.loc[_contacted(frame, tables, horizon) & (frame.status == "eligible"), "status"] = "contacted"
     frame["churned"] = frame.churned.where(frame.status == "eligible").astype("Int64")
     frame["as_of"] = frame["as_of"].astype("datetime64[us]")
@@ -178,12 +201,8 @@ def scoring_status(tables: Tables | dict | str, as_of: str | pd.Timestamp, confi
     """
     cfg = load_config(config)
     tables = load_tables(tables, cfg)
-    statuses = churn_labels(tables, [as_of], config=cfg)
-    # the label's horizon lies in the future of as_of: "incomplete" is what a scorable customer looks like
-    statuses["status"] = statuses.status.replace({"incomplete": "scored", "eligible": "scored", "contacted": "scored"})
-    everyone = tables["customers"].select("customer_id").to_pandas()
-    out = everyone.merge(statuses[["customer_id", "status"]], on="customer_id", how="left", validate="one_to_one")
-    return out.fillna({"status": "not_started"})
+    (as_of,) = month_starts(as_of, tables)
+    return scoring_expr(tables, as_of, cfg).to_pandas().sort_values("customer_id", ignore_index=True)
 
 
 def _contacted(frame: pd.DataFrame, tables: Tables, horizon: pd.Timedelta) -> np.ndarray:

@@ -384,10 +384,46 @@ class Tables(Mapping[str, ir.Table]):
         What validation found and did.
     """
 
-    def __init__(self, con: Any, tables: dict[str, ir.Table], report: ValidationReport):
+    def __init__(self, con: Any, tables: dict[str, ir.Table], report: ValidationReport, sampling: dict | None = None):
         self.con = con
         self._tables = tables
         self.report = report
+        self.sampling = sampling  # set by sample_customers; logged with every model trained on these tables
+
+    def sample_customers(self, fraction: float, seed: int = 0) -> Tables:
+        """A random share of the customers, with all their rows in every table.
+
+        The way to train on a customer base larger than one machine: the draw
+        (a hash of customer_id and seed) runs on the tables' own engine, such
+        as Spark, so only the sample's indicator rows ever reach pandas. Every
+        customer has the same chance whatever its behaviour, so churn rates,
+        and the calibrated probabilities of a model trained on the sample,
+        stay those of the whole base. The draw is deterministic per engine;
+        ``sampling`` records it and MLflow logs it with the model.
+
+        Parameters
+        ----------
+        fraction : float
+            Share of customers to keep, in (0, 1].
+        seed : int
+
+        Returns
+        -------
+        Tables
+        """
+        if not 0 < fraction <= 1:
+            raise ValueError(f"fraction must be in (0, 1], got {fraction}")
+        customers = self._tables["customers"]
+        bucket = (customers.customer_id.concat(f"|{seed}").hash() % 1_000_000).abs()
+        kept = customers.filter(bucket < round(fraction * 1_000_000)).select("customer_id")
+        tables = {
+            name: (t.semi_join(kept, "customer_id") if SCHEMA[name].has_customer else t) for name, t in self._tables.items()
+        }
+        population = int(customers.count().to_pyarrow().as_py())
+        sampled = int(kept.count().to_pyarrow().as_py())
+        logger.info("sampled %d of %d customers (fraction %s, seed %d)", sampled, population, fraction, seed)
+        sampling = {"fraction": fraction, "seed": seed, "customers": sampled, "population": population}
+        return Tables(self.con, tables, self.report, sampling)
 
     def __getitem__(self, name: str) -> ir.Table:
         if name not in self._tables:

@@ -198,6 +198,8 @@ def log_run(model, tables: Tables | None = None, *, run_name: str | None = None)
             fingerprint = data_fingerprint(tables) if tables is not None else {}
             for name, facts in fingerprint.items():
                 params.update({f"data.{name}.rows": str(facts["rows"]), f"data.{name}.range": f"{facts['first']}..{facts['last']}"})
+            if tables is not None and tables.sampling:  # trained on a sample of a larger base
+                params.update({f"sample.{k}": str(v) for k, v in tables.sampling.items()})
             mlflow.log_params(params)
             mlflow.log_metrics(_metrics(report))
             mlflow.log_text(model.config.to_yaml(), "config.yaml")

@@ -58,3 +58,37 @@ def test_validation_errors_are_the_same_on_spark(spark, tmp_path):
     message = str(err.value)
     assert "table 'invoices', column 'invoice_id': 2 row(s) share a primary key" in message
     assert "table 'invoices', column 'amount': 1 row(s) are negative" in message
+
+
+def test_warning_list_on_spark_equals_the_local_one(spark, sample, sample_model, tmp_path):
+    from churnml.spark import WARNING_FIELDS, score_spark, write_spark
+
+    local = cm.score(sample, sample_model, "2025-06-01")
+    on_spark = cm.tables.from_directory(SAMPLE_DIR, con=ibis.pyspark.connect(spark))
+    written = write_spark(score_spark(on_spark, sample_model, "2025-06-01"), tmp_path / "warnings")
+    remote = pd.read_parquet(written)
+    assert list(remote.columns) == [name for name, _ in WARNING_FIELDS] == list(local.columns)
+    assert len(remote) == len(local) == 2500 and remote.customer_id.is_unique
+    # Spark wrote the list in the local list's order: level, value, risk
+    assert remote.customer_id.tolist() == local.customer_id.tolist()
+    for column in ["status", "warning_level", "value_tier", "quadrant", "primary_cause", "owner", "action", "control"]:
+        assert remote[column].fillna("-").astype(str).tolist() == local[column].fillna("-").astype(str).tolist(), column
+    pd.testing.assert_series_equal(remote.churn_probability, local.churn_probability, check_exact=False, rtol=1e-9, atol=1e-12)
+    pd.testing.assert_series_equal(remote.health_score, local.health_score, check_exact=False, rtol=1e-9, atol=1e-9)
+    warned = local.warning_level > 0
+    assert warned.sum() > 100
+    assert [list(r) for r in remote.reasons[warned]] == local.reasons[warned].tolist()
+    for mine, theirs in zip(remote.cause_shares[warned], local.cause_shares[warned], strict=True):
+        assert dict(mine) == pytest.approx(theirs, abs=1e-9)
+    for column in ["last_order_date", "last_interaction_date"]:
+        pd.testing.assert_series_equal(remote[column].astype("datetime64[us]"), local[column], check_names=False)
+
+
+def test_spark_scoring_refuses_local_tables_and_unfitted_models(spark, sample):
+    from churnml.spark import score_spark
+
+    with pytest.raises(ValueError, match="needs tables on Spark"):
+        score_spark(sample, cm.ChurnModel())
+    on_spark = cm.tables.from_directory(SAMPLE_DIR, con=ibis.pyspark.connect(spark))
+    with pytest.raises(ValueError, match="fitted ChurnModel"):
+        score_spark(on_spark, cm.ChurnModel())

@@ -1,0 +1,162 @@
+"""The warning list on Spark, for customer bases larger than one machine.
+
+The same code as the local path, distributed:
+
+1. raw tables read by Spark through Ibis' pyspark backend
+   (``cm.tables.from_directory(path, con=ibis.pyspark.connect(spark))``);
+2. the indicator panel (as of the date and 3 months earlier, for the
+   reasons), who can be scored, and the last order and interaction dates, as
+   one Ibis expression compiled to a Spark DataFrame: nothing is collected on
+   the driver;
+3. scoring with ``mapInPandas``: each partition runs
+   :meth:`ChurnModel.predict_frame` on its rows (``mlflow.pyfunc.spark_udf``
+   cannot carry the map and array columns of the warning list), so health
+   score, level, causes, reasons and actions are the local path's;
+4. sorted like the local list (level, value, risk) and written as Parquet by
+   Spark.
+
+The model travels to the executors inside the task closure (a few MB); load
+it from the registry with ``churnml.load_model("models:/churnml@champion")``
+or pass the URI.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from functools import partial
+from pathlib import Path
+
+import ibis
+import pandas as pd
+
+from churnml.indicators import indicator_expr, latest_month_start, month_starts
+from churnml.kpis import CONTROL_ACTION, assign_control
+from churnml.labels import scoring_expr
+from churnml.tables import Tables
+
+__all__ = ["WARNING_FIELDS", "WARNING_SCHEMA", "score_spark", "write_spark"]
+
+logger = logging.getLogger(__name__)
+
+EARLIER = "earlier__"  # prefix of the columns holding the indicators 3 months earlier
+VALUE = "__value"  # monthly spend, the second sort key
+
+WARNING_FIELDS = [
+    ("customer_id", "string"),
+    ("as_of", "timestamp"),
+    ("status", "string"),
+    ("churn_probability", "double"),
+    ("health_score", "double"),
+    ("warning_level", "long"),
+    ("value_tier", "string"),
+    ("quadrant", "string"),
+    ("primary_cause", "string"),
+    ("cause_shares", "map<string, double>"),
+    ("top_indicators", "array<string>"),
+    ("reasons", "array<string>"),
+    ("action", "string"),
+    ("owner", "string"),
+    ("control", "boolean"),
+    ("last_order_date", "timestamp"),
+    ("last_interaction_date", "timestamp"),
+]
+WARNING_SCHEMA = ", ".join(f"{name} {kind}" for name, kind in WARNING_FIELDS)
+NESTED = [name for name, kind in WARNING_FIELDS if kind.startswith(("map", "array"))]
+
+
+def _score_batches(batches: Iterator[pd.DataFrame], model, explain: str | None, indicators: list[str]) -> Iterator[pd.DataFrame]:
+    """mapInPandas body: the local path's warning columns for each batch of rows."""
+    settings = model.config.kpis
+    for batch in batches:
+        batch = batch.reset_index(drop=True)
+        scored = batch.status == "scored"
+        out = batch[["customer_id", "as_of", "status", "last_order_date", "last_interaction_date"]].copy()
+        rows = batch.loc[scored, ["customer_id", "as_of", *indicators]]
+        earlier = batch.loc[scored, ["customer_id", *(EARLIER + c for c in indicators)]]
+        earlier.columns = ["customer_id", *indicators]
+        warnings = model.predict_frame(rows, explain=explain, earlier=earlier).drop(columns=["customer_id", "as_of"])
+        warnings.index = rows.index
+        out = out.join(warnings)
+        out[VALUE] = batch["monthly_spend"].where(scored) if "monthly_spend" in batch else float("nan")
+        out["warning_level"] = out.warning_level.fillna(0).astype("int64")
+        out["control"] = assign_control(out, settings.control_share, settings.control_seed)
+        out.loc[out.control, "action"] = CONTROL_ACTION
+        for name in NESTED:  # Arrow takes None, not NaN, for a missing map or array
+            out[name] = out[name].astype(object).where(out[name].notna(), None)
+        yield out[[name for name, _ in WARNING_FIELDS] + [VALUE]]
+
+
+def score_spark(tables: Tables, model, as_of: str | pd.Timestamp | None = None, *, explain: str | None = None):
+    """The warning list as a Spark DataFrame: every customer of the customers table once.
+
+    Parameters
+    ----------
+    tables : Tables
+        Loaded on an Ibis pyspark connection.
+    model : ChurnModel, saved directory, or MLflow URI
+    as_of : month start, optional
+        Default: the month start after the last order.
+    explain : {"warned", "all"}, optional
+
+    Returns
+    -------
+    pyspark.sql.DataFrame
+        The columns of :func:`churnml.score` (``WARNING_SCHEMA``), sorted by
+        warning level, value and risk like the local list.
+    """
+    from churnml.models import ChurnModel
+    from churnml.tracking import load_model
+
+    if getattr(tables.con, "name", None) != "pyspark":
+        raise ValueError(
+            f"score_spark needs tables on Spark (from_directory(..., con=ibis.pyspark.connect(spark))), not on {tables.con.name}; "
+            "use churnml.score for the local path"
+        )
+    churn_model = model if isinstance(model, ChurnModel) else load_model(model)
+    if not churn_model.is_fitted:  # a cold-start scorecard takes peer averages from its batch, and Spark splits batches
+        raise ValueError("score_spark needs a fitted ChurnModel; fit one (ChurnModel().fit(tables)) or load it from MLflow")
+    cfg = churn_model.config
+    (when,) = month_starts(latest_month_start(tables) if as_of is None else as_of, tables)
+    earlier_date = when - pd.DateOffset(months=cfg.indicators.recent_months)
+    try:
+        dates = month_starts([earlier_date, when], tables)
+    except ValueError:  # no data that far back: reasons go without the earlier value
+        dates = [when]
+    panel, selected = indicator_expr(tables, dates, cfg)
+    indicators = [ind.name for ind in selected]
+
+    now = panel.filter(panel.as_of == when)
+    before = panel.filter(panel.as_of == dates[0]) if len(dates) == 2 else now.filter(ibis.literal(False))
+    before = before.select(customer_id=before.customer_id, **{EARLIER + c: before[c] for c in indicators})
+    status = scoring_expr(tables, when, cfg)
+    rows = status.left_join(now.drop("as_of"), status.customer_id == now.customer_id).drop("customer_id_right")
+    rows = rows.left_join(before, rows.customer_id == before.customer_id).drop("customer_id_right")
+    for name, column, out in (("orders", "order_date", "last_order_date"), ("interactions", "timestamp", "last_interaction_date")):
+        if name in tables:
+            t = tables[name]
+            t = t.filter(t[column] < when)
+            last = t.group_by(t.customer_id).aggregate(**{out: t[column].max()})
+            rows = rows.left_join(last, rows.customer_id == last.customer_id).drop("customer_id_right")
+        else:
+            rows = rows.mutate(**{out: ibis.null("timestamp")})
+    rows = rows.mutate(as_of=ibis.literal(when))
+
+    con = tables.con
+    con._run_pre_execute_hooks(rows)  # registers the in-memory tables (snapshot dates) with the Spark session
+    frame = con._session.sql(con.compile(rows))
+    schema = f"{WARNING_SCHEMA}, {VALUE} double"
+    scored = frame.mapInPandas(partial(_score_batches, model=churn_model, explain=explain, indicators=indicators), schema)
+
+    from pyspark.sql import functions as F
+
+    rank = F.when(F.col("status") != "scored", 8).when(F.col("warning_level") == 0, 4).otherwise(F.col("warning_level"))
+    ordered = scored.orderBy(rank.asc(), F.col(VALUE).desc_nulls_last(), F.col("churn_probability").desc_nulls_last(), F.col("customer_id").asc())
+    return ordered.drop(VALUE)
+
+
+def write_spark(warnings, path: str | Path) -> str:
+    """Write a Spark warning list as Parquet (Spark's committer: files appear only when the job succeeds)."""
+    target = str(path)
+    warnings.write.mode("overwrite").parquet(target)
+    return target
