@@ -204,12 +204,81 @@ def serving(scale: int, runs: int = 3) -> list[str]:
     ]
 
 
-SUITES = {"generator": generator, "indicators": indicators, "causes": causes, "serving": serving}
+def training(scale: int) -> list[str]:
+    # (customers in the world, share of them sampled for training)
+    sizes = [(10_000 // scale, 1.0), (100_000 // scale, 1.0), (1_000_000 // scale, 0.15)]
+    got = {size: run_isolated("train_model", _world(size[0]), "", size[1]) for size in sizes}
+    return [
+        "## Model training",
+        "",
+        "The default `ChurnModel` (rule scorecard and LightGBM with early stopping, both calibrated,",
+        "MLflow off) on every labelled month of a world: first the training frame (indicators and",
+        "labels for every snapshot, DuckDB), then the fit (pandas, LightGBM on 2 threads). The largest",
+        "world trains on a random 15% of its customers drawn by `Tables.sample_customers` (the path for",
+        "bases larger than one machine: the draw runs on the engine, only the sample reaches pandas).",
+        "Peak RSS is the whole process.",
+        "",
+        "| customers in the world | sampled | customer-snapshots | churners | trees | frame (s) | fit (s) | fit rows/s | peak RSS (GiB) |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        *[
+            f"| {n:,} | {share:.0%} | {r['rows']:,} | {r['churners']:,} | {r['trees']} | {r['frame_s']:.1f} | {r['fit_s']:.1f} | "
+            f"{r['rows'] / r['fit_s']:,.0f} | {r['peak_gb']:.2f} |"
+            for (n, share), r in got.items()
+        ],
+        "",
+    ]
+
+
+def engines(scale: int) -> list[str]:
+    import tempfile
+
+    import pandas as pd
+
+    sizes = [10_000 // scale, 100_000 // scale]
+    lines = [
+        "## Warning list: DuckDB vs Spark",
+        "",
+        f"The default model trained on the {sizes[0]:,}-customer world scores every customer of each world",
+        "from its raw Parquet tables and writes the warning list (indicators as of the month after the",
+        "data and 3 months earlier, statuses, TreeSHAP causes and reasons for the warned customers).",
+        "DuckDB: `churnml.score` + `write_atomic` in one process. Spark: `churnml.spark.score_spark` +",
+        "`write_spark` in local mode (`local[2]`, 8 GB driver); session start-up is shown apart.",
+        "",
+        "| customers | engine | wall (s) | customers/s | start-up (s) | peak RSS of the Python process (GiB) | vs DuckDB | same list |",
+        "|---:|---|---:|---:|---:|---:|---:|---|",
+    ]
+    with tempfile.TemporaryDirectory() as tmp:
+        model = Path(tmp) / "model"
+        run_isolated("train_model", _world(sizes[0]), model)
+        for n in sizes:
+            results = {e: run_isolated("score_world", e, _world(n), model, Path(tmp) / f"{e}_{n}") for e in ("duckdb", "spark")}
+            local = pd.read_parquet(Path(tmp) / f"duckdb_{n}.parquet", columns=["customer_id", "warning_level", "primary_cause"])
+            remote = pd.read_parquet(Path(tmp) / f"spark_{n}", columns=["customer_id", "warning_level", "primary_cause"])
+            same = "yes" if local.fillna("-").astype(str).equals(remote.fillna("-").astype(str)) else "no"
+            for engine, r in results.items():
+                lines.append(
+                    f"| {n:,} | {engine} | {r['compute_s']:.1f} | {r['customers'] / r['compute_s']:,.0f} | {r['startup_s']:.1f} | "
+                    f"{r['peak_gb']:.2f} | {r['compute_s'] / results['duckdb']['compute_s']:.1f}x | {'reference' if engine == 'duckdb' else same} |"
+                )
+    lines += [
+        "",
+        "Same list: the same customers in the same order with the same levels and primary causes.",
+        "Spark's executors run in the JVM and in Python workers outside the measured process.",
+        "",
+    ]
+    return lines
+
+
+SUITES = {
+    "generator": generator, "indicators": indicators, "training": training, "causes": causes, "serving": serving, "engines": engines,
+}
 TITLES = {
     "generator": "## Synthetic world generator",
     "indicators": "## Indicator engine",
+    "training": "## Model training",
     "causes": "## Cause attribution",
     "serving": "## Scoring latency",
+    "engines": "## Warning list: DuckDB vs Spark",
 }
 
 

@@ -201,5 +201,79 @@ def serving_latency(customers: str, repeats: str) -> dict:
     return out
 
 
+@case
+def train_model(world: str, save: str = "", fraction: str = "1") -> dict:
+    """The default model on every labelled month of a world (or of a share of its customers): training frame, then fit (MLflow off)."""
+    import time
+
+    import churnml as cm
+    from churnml.labels import labelled_dates
+
+    config = {"tracking": {"enabled": False}}
+    tables = cm.tables.from_directory(world)
+    if float(fraction) < 1:
+        tables = tables.sample_customers(float(fraction), seed=0)
+    start = time.perf_counter()
+    frame = cm.make_training_frame(tables, labelled_dates(tables, config=config), config=config)
+    frame_s = time.perf_counter() - start
+    start = time.perf_counter()
+    model = cm.ChurnModel(config).fit_frame(frame)
+    fit_s = time.perf_counter() - start
+    if save:
+        model.save(save)
+    return {
+        "rows": len(frame), "churners": int(frame.churned.sum()), "snapshots": frame.as_of.nunique(),
+        "features": len(model.schema_.columns), "trees": model.fitted_.estimator.booster_.num_trees(),
+        "frame_s": frame_s, "fit_s": fit_s,
+    }
+
+
+def _spark():
+    from pyspark.sql import SparkSession
+
+    session = (
+        SparkSession.builder.master("local[2]")
+        .config("spark.ui.enabled", "false")
+        .config("spark.sql.session.timeZone", "UTC")
+        .config("spark.driver.memory", "8g")
+        .config("spark.sql.shuffle.partitions", "8")
+        .config("spark.sql.codegen.wholeStage", "false")
+        .getOrCreate()
+    )
+    session.sparkContext.setLogLevel("ERROR")
+    return session
+
+
+@case
+def score_world(engine: str, world: str, model_dir: str, out: str) -> dict:
+    """The warning list of every customer of a world from its raw Parquet tables, on DuckDB or on Spark (local mode)."""
+    import time
+
+    import churnml as cm
+
+    model = cm.ChurnModel.load(model_dir)
+    startup_s = 0.0
+    if engine == "duckdb":
+        start = time.perf_counter()
+        from churnml.jobs import write_atomic
+
+        warnings = cm.score(cm.tables.from_directory(world), model)
+        write_atomic(warnings, Path(out))
+    else:
+        import ibis
+
+        from churnml.spark import score_spark, write_spark
+
+        start = time.perf_counter()
+        spark = _spark()
+        startup_s = time.perf_counter() - start
+        start = time.perf_counter()
+        tables = cm.tables.from_directory(world, con=ibis.pyspark.connect(spark))
+        write_spark(score_spark(tables, model), out)
+    compute_s = time.perf_counter() - start
+    written = pd.read_parquet(out if engine == "spark" else f"{out}.parquet", columns=["customer_id", "warning_level"])
+    return {"customers": len(written), "warned": int((written.warning_level > 0).sum()), "compute_s": compute_s, "startup_s": startup_s}
+
+
 if __name__ == "__main__":
     run_here(sys.argv[1], *sys.argv[2:])

@@ -46,6 +46,7 @@ __all__ = ["ChurnModel", "FeatureSchema", "TimeSplit", "make_lightgbm", "time_sp
 
 logger = logging.getLogger(__name__)
 
+VALUE_DECIMALS = 6  # the warning list sorts by monthly spend rounded to this many decimals
 KEYS = ["customer_id", "as_of"]
 TARGET = "churned"
 
@@ -522,7 +523,8 @@ class ChurnModel:
         indicators = panel[(panel.as_of == as_of) & panel.customer_id.isin(out.customer_id[out.status == "scored"])]
         earlier = panel[panel.as_of == earlier_date] if len(dates) == 2 else None
         scored = self.predict_frame(indicators, explain=explain, earlier=earlier).drop(columns="as_of")
-        scored["_value"] = indicators["monthly_spend"].to_numpy() if "monthly_spend" in indicators else np.nan
+        # rounded: equal spends that two engines compute an ulp apart must sort alike
+        scored["_value"] = indicators["monthly_spend"].round(VALUE_DECIMALS).to_numpy() if "monthly_spend" in indicators else np.nan
         out = out.merge(scored, on="customer_id", how="left", validate="one_to_one")
         out["warning_level"] = out.warning_level.fillna(0).astype("int64")
         rank = out.warning_level.replace(0, 4) + 4 * (out.status != "scored")

@@ -33,7 +33,9 @@ import pandas as pd
 from churnml.indicators import indicator_expr, latest_month_start, month_starts
 from churnml.kpis import CONTROL_ACTION, assign_control
 from churnml.labels import scoring_expr
+from churnml.models import VALUE_DECIMALS, ChurnModel
 from churnml.tables import Tables
+from churnml.tracking import load_model
 
 __all__ = ["WARNING_FIELDS", "WARNING_SCHEMA", "score_spark", "write_spark"]
 
@@ -78,7 +80,7 @@ def _score_batches(batches: Iterator[pd.DataFrame], model, explain: str | None, 
         warnings = model.predict_frame(rows, explain=explain, earlier=earlier).drop(columns=["customer_id", "as_of"])
         warnings.index = rows.index
         out = out.join(warnings)
-        out[VALUE] = batch["monthly_spend"].where(scored) if "monthly_spend" in batch else float("nan")
+        out[VALUE] = batch["monthly_spend"].where(scored).round(VALUE_DECIMALS) if "monthly_spend" in batch else float("nan")
         out["warning_level"] = out.warning_level.fillna(0).astype("int64")
         out["control"] = assign_control(out, settings.control_share, settings.control_seed)
         out.loc[out.control, "action"] = CONTROL_ACTION
@@ -105,9 +107,6 @@ def score_spark(tables: Tables, model, as_of: str | pd.Timestamp | None = None, 
         The columns of :func:`churnml.score` (``WARNING_SCHEMA``), sorted by
         warning level, value and risk like the local list.
     """
-    from churnml.models import ChurnModel
-    from churnml.tracking import load_model
-
     if getattr(tables.con, "name", None) != "pyspark":
         raise ValueError(
             f"score_spark needs tables on Spark (from_directory(..., con=ibis.pyspark.connect(spark))), not on {tables.con.name}; "
@@ -141,6 +140,7 @@ def score_spark(tables: Tables, model, as_of: str | pd.Timestamp | None = None, 
         else:
             rows = rows.mutate(**{out: ibis.null("timestamp")})
     rows = rows.mutate(as_of=ibis.literal(when))
+    logger.info("warning list as of %s on Spark: %d indicators, model %s", when.date(), len(indicators), churn_model.fitted_.name)
 
     con = tables.con
     con._run_pre_execute_hooks(rows)  # registers the in-memory tables (snapshot dates) with the Spark session

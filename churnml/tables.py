@@ -413,14 +413,14 @@ class Tables(Mapping[str, ir.Table]):
         """
         if not 0 < fraction <= 1:
             raise ValueError(f"fraction must be in (0, 1], got {fraction}")
-        customers = self._tables["customers"]
-        bucket = (customers.customer_id.concat(f"|{seed}").hash() % 1_000_000).abs()
-        kept = customers.filter(bucket < round(fraction * 1_000_000)).select("customer_id")
-        tables = {
-            name: (t.semi_join(kept, "customer_id") if SCHEMA[name].has_customer else t) for name, t in self._tables.items()
-        }
-        population = int(customers.count().to_pyarrow().as_py())
-        sampled = int(kept.count().to_pyarrow().as_py())
+
+        def drawn(t: ir.Table) -> ir.BooleanColumn:
+            # the same hash in every table: a customer is in or out everywhere, and no join is needed
+            return (t.customer_id.concat(f"|{seed}").hash() % 1_000_000).abs() < round(fraction * 1_000_000)
+
+        tables = {name: (t.filter(drawn(t)) if SCHEMA[name].has_customer else t) for name, t in self._tables.items()}
+        population = int(self._tables["customers"].count().to_pyarrow().as_py())
+        sampled = int(tables["customers"].count().to_pyarrow().as_py())
         logger.info("sampled %d of %d customers (fraction %s, seed %d)", sampled, population, fraction, seed)
         sampling = {"fraction": fraction, "seed": seed, "customers": sampled, "population": population}
         return Tables(self.con, tables, self.report, sampling)

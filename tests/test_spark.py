@@ -92,3 +92,12 @@ def test_spark_scoring_refuses_local_tables_and_unfitted_models(spark, sample):
     on_spark = cm.tables.from_directory(SAMPLE_DIR, con=ibis.pyspark.connect(spark))
     with pytest.raises(ValueError, match="fitted ChurnModel"):
         score_spark(on_spark, cm.ChurnModel())
+
+
+def test_customers_are_sampled_on_spark(spark):
+    on_spark = cm.tables.from_directory(SAMPLE_DIR, con=ibis.pyspark.connect(spark))
+    part = on_spark.sample_customers(0.2, seed=5)
+    ids = set(part.to_pandas("customers").customer_id)
+    assert 0.15 < len(ids) / 2500 < 0.25 and part.sampling["customers"] == len(ids)
+    orders = cm.datasets.load_sample().to_pandas("orders")
+    assert len(part.to_pandas("orders")) == orders.customer_id.isin(ids).sum()

@@ -264,3 +264,31 @@ def test_ibis_duckdb_file_connection(tiny_frames, tmp_path):
         con.create_table(name, frame)
     _same(from_pandas(tiny_frames), from_ibis(con))
     _same(from_pandas(tiny_frames), load_tables({k: con.table(k) for k in tiny_frames}))
+
+
+def test_sample_customers_keeps_every_row_of_a_random_share(sample):
+    part = sample.sample_customers(0.3, seed=1)
+    ids = set(part.to_pandas("customers").customer_id)
+    assert 0.25 < len(ids) / 2500 < 0.35
+    assert part.sampling == {"fraction": 0.3, "seed": 1, "customers": len(ids), "population": 2500}
+    for name in ("orders", "tickets", "contacts"):
+        full = sample.to_pandas(name)
+        assert len(part.to_pandas(name)) == full.customer_id.isin(ids).sum() > 0
+    assert len(part.to_pandas("market_events")) == len(sample.to_pandas("market_events"))
+    assert set(sample.sample_customers(0.3, seed=1).to_pandas("customers").customer_id) == ids
+    assert set(sample.sample_customers(0.3, seed=2).to_pandas("customers").customer_id) != ids
+    assert len(sample.sample_customers(1.0).to_pandas("customers")) == 2500
+    with pytest.raises(ValueError, match="fraction"):
+        sample.sample_customers(0)
+
+
+@pytest.mark.slow
+def test_a_model_trained_on_a_sample_records_the_sampling_in_mlflow(sample):
+    from mlflow.tracking import MlflowClient
+
+    import churnml as cm
+
+    model = cm.ChurnModel().fit(sample.sample_customers(0.5, seed=3))
+    params = MlflowClient().get_run(model.run_id_).data.params
+    assert params["sample.fraction"] == "0.5" and params["sample.population"] == "2500"
+    assert 1100 < int(params["sample.customers"]) < 1400
