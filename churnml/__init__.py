@@ -5,7 +5,7 @@ gradient-boosted models, calibrated health scores, warning levels and churn
 causes, tracked in MLflow.
 """
 
-from churnml import datasets, evaluation, health, jobs, labels, models, tables, tracking
+from churnml import datasets, evaluation, health, jobs, kpis, labels, models, tables, tracking
 from churnml.config import Config, ConfigError, load_config
 from churnml.indicators import build_indicators, list_indicators
 from churnml.jobs import score
@@ -30,6 +30,7 @@ __all__ = [
     "evaluation",
     "health",
     "jobs",
+    "kpis",
     "labels",
     "list_indicators",
     "load_config",

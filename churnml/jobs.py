@@ -14,10 +14,11 @@ warning list. :func:`retrain` is what a scheduler runs:
    ``max_ece``). A run for an as_of that already promoted does not promote
    again;
 4. log the decision, both models' metrics, a drift report (population
-   stability index per indicator: the latest training snapshot vs the customers the new list scores), the
-   expected precision per level of the new warning list and, for earlier
-   warning lists whose horizon has passed, their expected vs realised
-   precision (:func:`churnml.kpis.realised_precision`) to the challenger's run;
+   stability index per indicator: the latest training snapshot vs the
+   customers the new list scores), the expected precision per level of the
+   new warning list and, for earlier warning lists whose horizon has passed,
+   their expected vs realised precision
+   (:func:`churnml.kpis.realised_precision`) to the challenger's run;
 5. move ``champion`` if promoted, then score every current customer with the
    champion and write the warning list atomically as Parquet and CSV.
 

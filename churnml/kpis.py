@@ -140,7 +140,7 @@ def _outcomes(tables: Tables, cfg: Config) -> pd.DataFrame:
     iv["in_time"] = iv.handled & ((iv.handled_at - iv.warning_date) <= pd.to_timedelta(limit, unit="D"))
     not_churned = iv.churned.fillna(False).eq(False)  # as far as labels know
     iv["won_back"] = iv.treated & iv.outcome.eq("retained") & not_churned
-    iv["hit"] = iv.labelled & (iv.churned.fillna(False) | (iv.won_back & iv.labelled))
+    iv["hit"] = iv.labelled & (iv.churned.fillna(False) | iv.won_back)
     iv = iv.join(_returned(tables, iv[iv.handled], cfg.kpis.return_days)).fillna({"return_known": False, "returned": False})
     iv["period"] = iv.warning_date.dt.strftime("%Y-%m")
     return iv
@@ -211,13 +211,14 @@ def kpis(
     if unknown:
         raise ValueError(f"cannot group KPIs by {unknown}; choose among {list(GROUPS)}")
     rows = _outcomes(tables, cfg)
+    keys = by or ["group"]
     parts = []
     if by:
         keyed = rows.assign(**{b: rows[b].astype(object).where(rows[b].notna(), "unknown") for b in by})
         parts.append(keyed.groupby(by, sort=True)[list(rows.columns)].apply(_summarise).reset_index())
-    parts.append(_summarise(rows).to_frame().T.assign(**dict.fromkeys(by or ["group"], "all")))
+    parts.append(_summarise(rows).to_frame().T.assign(**dict.fromkeys(keys, "all")))
     out = pd.concat(parts, ignore_index=True)
-    out = out[[*(by or ["group"]), *[c for c in out.columns if c not in (by or ["group"])]]]
+    out = out[[*keys, *[c for c in out.columns if c not in keys]]]
     for column in COUNTS:
         out[column] = out[column].astype("int64")
     return out
@@ -251,7 +252,7 @@ def realised_precision(tables: Tables | dict | str, warnings: pd.DataFrame, conf
         iv = tables["interventions"].to_pandas()
         retained = iv[iv.outcome.eq("retained") & ~iv.control.fillna(False).astype(bool)][["customer_id", "warning_date"]]
         kept = warned.merge(retained.assign(kept=True), on=["customer_id", "warning_date"], how="left").kept.fillna(False).to_numpy()
-    warned["hit"] = warned.labelled & (warned.churned.fillna(False) | (kept & warned.churned.fillna(False).eq(False)))
+    warned["hit"] = warned.labelled & (warned.churned.fillna(False) | kept)
     out = warned.groupby("warning_level").agg(
         warned=("customer_id", "size"),
         labelled=("labelled", "sum"),
