@@ -23,6 +23,7 @@ or pass the URI.
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Iterator
 from functools import partial
 from pathlib import Path
@@ -142,9 +143,10 @@ def score_spark(tables: Tables, model, as_of: str | pd.Timestamp | None = None, 
     rows = rows.mutate(as_of=ibis.literal(when))
     logger.info("warning list as of %s on Spark: %d indicators, model %s", when.date(), len(indicators), churn_model.fitted_.name)
 
-    con = tables.con
-    con._run_pre_execute_hooks(rows)  # registers the in-memory tables (snapshot dates) with the Spark session
-    frame = con._session.sql(con.compile(rows))
+    # a temporary Spark view keeps everything distributed; the name is unique per call
+    view = f"churnml_warning_rows_{uuid.uuid4().hex}"
+    tables.con.create_view(view, rows)
+    frame = tables.con.raw_sql(f"SELECT * FROM {view}")
     schema = f"{WARNING_SCHEMA}, {VALUE} double"
     scored = frame.mapInPandas(partial(_score_batches, model=churn_model, explain=explain, indicators=indicators), schema)
 
