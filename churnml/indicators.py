@@ -42,7 +42,7 @@ import pandas as pd
 from churnml.config import Config, IndicatorSettings, load_config
 from churnml.tables import TIME_COLUMN, Tables, load_tables
 
-__all__ = ["REGISTRY", "Indicator", "build_indicators", "indicator_expr", "indicators_markdown", "latest_month_start", "list_indicators", "month_starts"]
+__all__ = ["REGISTRY", "Indicator", "build_indicators", "indicator_expr", "indicators_markdown", "latest_month_start", "list_indicators", "month_starts", "scoring_dates"]
 
 logger = logging.getLogger(__name__)
 
@@ -1016,6 +1016,20 @@ def _month_after(ts: pd.Timestamp) -> pd.Timestamp:
 def latest_month_start(tables: Tables) -> pd.Timestamp:
     """The month start after the last order: the latest as_of the data supports, and the default for scoring."""
     return _month_after(pd.Timestamp(tables["orders"].order_date.max().to_pyarrow().as_py()))
+
+
+def scoring_dates(tables: Tables, as_of: str | pd.Timestamp | None, recent_months: int) -> tuple[pd.Timestamp, list[pd.Timestamp]]:
+    """The scoring date (default: :func:`latest_month_start`) and the snapshots a warning list reads.
+
+    Returns ``as_of`` and ``[as_of - recent_months, as_of]``, or ``[as_of]``
+    alone when the data does not reach that far back (reasons then go
+    without the customer's earlier value).
+    """
+    (when,) = month_starts(latest_month_start(tables) if as_of is None else as_of, tables)
+    try:
+        return when, month_starts([when - pd.DateOffset(months=recent_months), when], tables)
+    except ValueError:
+        return when, [when]
 
 
 def month_starts(as_of: str | pd.Timestamp | Sequence[str | pd.Timestamp], tables: Tables | None = None) -> list[pd.Timestamp]:

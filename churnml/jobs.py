@@ -51,15 +51,20 @@ from churnml.labels import labelled_dates, scoring_status
 from churnml.tables import Tables, load_tables
 from churnml.tracking import load_model, promote, tracking_uri
 
-__all__ = ["RetrainResult", "population_stability", "retrain", "score", "write_atomic"]
+__all__ = ["LAST_EVENTS", "RetrainResult", "last_event_expr", "population_stability", "retrain", "score", "write_atomic"]
 
 logger = logging.getLogger(__name__)
 
 
-def _last_event(tables: Tables, name: str, column: str, as_of: pd.Timestamp) -> pd.DataFrame:
+# (table, time column, warning-list column): the customer's latest such event before as_of
+LAST_EVENTS = (("orders", "order_date", "last_order_date"), ("interactions", "timestamp", "last_interaction_date"))
+
+
+def last_event_expr(tables: Tables, name: str, column: str, out: str, as_of: pd.Timestamp):
+    """customer_id and the latest ``column`` before as_of, named ``out``, as a lazy Ibis expression."""
     t = tables[name]
     t = t.filter(t[column] < as_of)
-    return t.group_by("customer_id").aggregate(last=t[column].max()).to_pandas()
+    return t.group_by("customer_id").aggregate(**{out: t[column].max()})
 
 
 def score(tables, model, as_of: str | pd.Timestamp | None = None, *, explain: str | None = None, config=None) -> pd.DataFrame:
@@ -87,9 +92,9 @@ def score(tables, model, as_of: str | pd.Timestamp | None = None, *, explain: st
     tables = load_tables(tables, load_config(config) if config is not None else churn_model.config)
     warnings = churn_model.score(tables, as_of, explain=explain)
     when = warnings.as_of.iloc[0]
-    for name, column, out in (("orders", "order_date", "last_order_date"), ("interactions", "timestamp", "last_interaction_date")):
+    for name, column, out in LAST_EVENTS:
         if name in tables:
-            last = _last_event(tables, name, column, when).rename(columns={"last": out})
+            last = last_event_expr(tables, name, column, out, when).to_pandas()
             warnings = warnings.merge(last, on="customer_id", how="left", validate="one_to_one")
         else:
             warnings[out] = pd.NaT

@@ -37,12 +37,12 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from churnml.config import Config, load_config
+from churnml.config import Config, KpiSettings, load_config
 from churnml.indicators import month_starts
 from churnml.labels import churn_labels
 from churnml.tables import Tables, load_tables
 
-__all__ = ["CONTROL_ACTION", "GROUPS", "assign_control", "interventions_from_warnings", "kpis", "realised_precision"]
+__all__ = ["CONTROL_ACTION", "GROUPS", "assign_control", "interventions_from_warnings", "kpis", "mark_control", "realised_precision"]
 
 logger = logging.getLogger(__name__)
 
@@ -72,6 +72,13 @@ def assign_control(warnings: pd.DataFrame, share: float, seed: int = 0) -> pd.Se
     keys = warnings.customer_id.astype(str) + "|" + warnings.as_of.astype(str) + f"|{seed}"
     uniform = pd.util.hash_pandas_object(keys, index=False).to_numpy() / np.float64(2**64)
     return pd.Series((warnings.warning_level.to_numpy() > 0) & (uniform < share), index=warnings.index, name="control")
+
+
+def mark_control(warnings: pd.DataFrame, settings: KpiSettings) -> pd.DataFrame:
+    """Add the ``control`` column (:func:`assign_control`) and tell the team to leave those customers alone."""
+    warnings["control"] = assign_control(warnings, settings.control_share, settings.control_seed)
+    warnings.loc[warnings.control, "action"] = CONTROL_ACTION
+    return warnings
 
 
 def interventions_from_warnings(warnings: pd.DataFrame) -> pd.DataFrame:

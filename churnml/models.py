@@ -36,8 +36,8 @@ from churnml.causes import FastTreeShap, PeerAverages, ValueTiers
 from churnml.causes import explain as explain_causes
 from churnml.config import Config, LightGBMSettings, ModelSettings, load_config
 from churnml.health import WarningPolicy, choose_policy, customer_value, health_score
-from churnml.indicators import REGISTRY, build_indicators, latest_month_start, month_starts
-from churnml.kpis import CONTROL_ACTION, assign_control
+from churnml.indicators import REGISTRY, build_indicators, month_starts, scoring_dates
+from churnml.kpis import mark_control
 from churnml.labels import ChurnDefinition, labelled_dates, make_training_frame, scoring_status
 from churnml.scorecard import RuleScorecard
 from churnml.tables import Tables, load_tables
@@ -510,18 +510,13 @@ class ChurnModel:
             (``kpis.control_share``): their action says to leave them untouched.
         """
         tables = load_tables(tables, self.config)
-        (as_of,) = month_starts(latest_month_start(tables) if as_of is None else as_of, tables)
+        as_of, dates = scoring_dates(tables, as_of, self.config.indicators.recent_months)
         out = scoring_status(tables, as_of, self.config)
         out.insert(1, "as_of", as_of)
 
-        earlier_date = as_of - pd.DateOffset(months=self.config.indicators.recent_months)
-        try:
-            dates = month_starts([earlier_date, as_of], tables)
-        except ValueError:  # no data that far back: reasons go without the earlier value
-            dates = [as_of]
         panel = build_indicators(tables, dates, self.config)
         indicators = panel[(panel.as_of == as_of) & panel.customer_id.isin(out.customer_id[out.status == "scored"])]
-        earlier = panel[panel.as_of == earlier_date] if len(dates) == 2 else None
+        earlier = panel[panel.as_of == dates[0]] if len(dates) == 2 else None
         scored = self.predict_frame(indicators, explain=explain, earlier=earlier).drop(columns="as_of")
         # rounded: equal spends that two engines compute an ulp apart must sort alike
         scored["_value"] = indicators["monthly_spend"].round(VALUE_DECIMALS).to_numpy() if "monthly_spend" in indicators else np.nan
@@ -531,8 +526,7 @@ class ChurnModel:
         out = out.assign(_rank=rank).sort_values(
             ["_rank", "_value", "churn_probability", "customer_id"], ascending=[True, False, False, True], na_position="last", kind="stable"
         )
-        out["control"] = assign_control(out, self.config.kpis.control_share, self.config.kpis.control_seed)
-        out.loc[out.control, "action"] = CONTROL_ACTION
+        out = mark_control(out, self.config.kpis)
         logger.info(
             "scored %d of %d customers as of %s; not scored: %s", len(scored), len(out), as_of.date(),
             out.status[out.status != "scored"].value_counts().to_dict(),

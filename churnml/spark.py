@@ -31,8 +31,9 @@ from pathlib import Path
 import ibis
 import pandas as pd
 
-from churnml.indicators import indicator_expr, latest_month_start, month_starts
-from churnml.kpis import CONTROL_ACTION, assign_control
+from churnml.indicators import indicator_expr, scoring_dates
+from churnml.jobs import LAST_EVENTS, last_event_expr
+from churnml.kpis import mark_control
 from churnml.labels import scoring_expr
 from churnml.models import VALUE_DECIMALS, ChurnModel
 from churnml.tables import Tables
@@ -83,8 +84,7 @@ def _score_batches(batches: Iterator[pd.DataFrame], model, explain: str | None, 
         out = out.join(warnings)
         out[VALUE] = batch["monthly_spend"].where(scored).round(VALUE_DECIMALS) if "monthly_spend" in batch else float("nan")
         out["warning_level"] = out.warning_level.fillna(0).astype("int64")
-        out["control"] = assign_control(out, settings.control_share, settings.control_seed)
-        out.loc[out.control, "action"] = CONTROL_ACTION
+        out = mark_control(out, settings)
         for name in NESTED:  # Arrow takes None, not NaN, for a missing map or array
             out[name] = out[name].astype(object).where(out[name].notna(), None)
         yield out[[name for name, _ in WARNING_FIELDS] + [VALUE]]
@@ -117,12 +117,7 @@ def score_spark(tables: Tables, model, as_of: str | pd.Timestamp | None = None, 
     if not churn_model.is_fitted:  # a cold-start scorecard takes peer averages from its batch, and Spark splits batches
         raise ValueError("score_spark needs a fitted ChurnModel; fit one (ChurnModel().fit(tables)) or load it from MLflow")
     cfg = churn_model.config
-    (when,) = month_starts(latest_month_start(tables) if as_of is None else as_of, tables)
-    earlier_date = when - pd.DateOffset(months=cfg.indicators.recent_months)
-    try:
-        dates = month_starts([earlier_date, when], tables)
-    except ValueError:  # no data that far back: reasons go without the earlier value
-        dates = [when]
+    when, dates = scoring_dates(tables, as_of, cfg.indicators.recent_months)
     panel, selected = indicator_expr(tables, dates, cfg)
     indicators = [ind.name for ind in selected]
 
@@ -132,11 +127,9 @@ def score_spark(tables: Tables, model, as_of: str | pd.Timestamp | None = None, 
     status = scoring_expr(tables, when, cfg)
     rows = status.left_join(now.drop("as_of"), status.customer_id == now.customer_id).drop("customer_id_right")
     rows = rows.left_join(before, rows.customer_id == before.customer_id).drop("customer_id_right")
-    for name, column, out in (("orders", "order_date", "last_order_date"), ("interactions", "timestamp", "last_interaction_date")):
+    for name, column, out in LAST_EVENTS:
         if name in tables:
-            t = tables[name]
-            t = t.filter(t[column] < when)
-            last = t.group_by(t.customer_id).aggregate(**{out: t[column].max()})
+            last = last_event_expr(tables, name, column, out, when)
             rows = rows.left_join(last, rows.customer_id == last.customer_id).drop("customer_id_right")
         else:
             rows = rows.mutate(**{out: ibis.null("timestamp")})
