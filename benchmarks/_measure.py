@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 CASES: dict[str, Callable[..., dict]] = {}
 
@@ -38,5 +39,8 @@ def run_isolated(name: str, *args: str) -> dict:
     )
     if out.returncode != 0:
         why = "killed by signal 9 (out of memory?)" if out.returncode == -9 else f"exit code {out.returncode}"
-        raise RuntimeError(f"benchmark case {name}{args} failed: {why}\n{out.stderr[-3000:]}\n{why}")
+        log = Path(__file__).resolve().parent / ".data" / f"failed_{name}.log"
+        log.parent.mkdir(exist_ok=True)
+        log.write_text(out.stderr)
+        raise RuntimeError(f"benchmark case {name}{args} failed: {why} (stderr in {log})\n{out.stderr[-3000:]}\n{why}")
     return json.loads(out.stdout.strip().splitlines()[-1])

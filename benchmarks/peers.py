@@ -55,6 +55,14 @@ def _month(ts):
 # pandas
 
 
+def _codes(column: pd.Series, ids: pd.Index) -> np.ndarray:
+    """Position of each customer_id in ``ids``; a categorical column is looked up once per category."""
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        lookup = ids.get_indexer(column.cat.categories.astype(str))
+        return np.where(column.cat.codes.to_numpy() >= 0, lookup[column.cat.codes.to_numpy()], -1)
+    return ids.get_indexer(column.astype(str))
+
+
 def pandas_subset(world: Path, dates: list[pd.Timestamp]) -> pd.DataFrame:
     cols = {
         "customers": ["customer_id", "signup_date"],
@@ -68,12 +76,15 @@ def pandas_subset(world: Path, dates: list[pd.Timestamp]) -> pd.DataFrame:
         "contracts": ["customer_id", "start_date", "end_date", "cancelled_at"],
     }
     t = {name: pd.read_parquet(world / name, columns=c) for name, c in cols.items()}
+    # Group on integer codes, not strings: several times faster per groupby, and it is done once.
+    ids = pd.Index(t["customers"].customer_id.astype(str))
     for frame in t.values():
-        frame["customer_id"] = frame.customer_id.astype(str)
+        frame["customer_id"] = _codes(frame.customer_id, ids)
     customers = t["customers"].set_index("customer_id")
     start_m = _month(customers.signup_date)
     orders, activity = t["orders"], t["activity"]
-    activity["day"] = activity.timestamp.dt.normalize()
+    # distinct active days, deduplicated once: every snapshot's windows are unions of whole days
+    active_days = activity.assign(day=activity.timestamp.dt.normalize())[["customer_id", "day"]].drop_duplicates()
     first = {name: _month(t[name][col].dropna()).min() for name, col in
              [("orders", "order_date"), ("activity", "timestamp")]}
     tickets, invoices, inter, surveys = t["tickets"], t["invoices"], t["interactions"], t["surveys"]
@@ -114,8 +125,7 @@ def pandas_subset(world: Path, dates: list[pd.Timestamp]) -> pd.DataFrame:
         row["amount_ratio"] = div(rec_rate, hist_rate)
 
         a_rec_obs, a_hist_obs = observed("activity", -RECENT, -1), observed("activity", -(RECENT + HISTORY), -(RECENT + 1))
-        days = activity[(activity.timestamp >= h0) & (activity.timestamp < d)]
-        days = days.drop_duplicates(["customer_id", "day"])
+        days = active_days[(active_days.day >= h0) & (active_days.day < d)]
         rec_days = days[days.day >= r0].groupby("customer_id").size().reindex(known, fill_value=0)
         hist_days = days[days.day < r0].groupby("customer_id").size().reindex(known, fill_value=0)
         row["active_days_ratio"] = div((rec_days / a_rec_obs).where(a_rec_obs > 0), (hist_days / a_hist_obs).where(a_hist_obs >= MIN_HISTORY))
@@ -148,6 +158,7 @@ def pandas_subset(world: Path, dates: list[pd.Timestamp]) -> pd.DataFrame:
         row["months_to_contract_end"] = (mean_end - d).dt.total_seconds() / DAY / MONTH_DAYS
         out.append(row.rename_axis("customer_id").reset_index().assign(as_of=d))
     frame = pd.concat(out, ignore_index=True)
+    frame["customer_id"] = ids[frame.customer_id.to_numpy()]
     return frame[["customer_id", "as_of", *SUBSET]]
 
 

@@ -38,6 +38,8 @@ from pathlib import Path
 import ibis
 import ibis.expr.types as ir
 import pandas as pd
+import pyarrow.parquet as pq
+from tqdm.auto import tqdm
 
 from churnml.config import Config, IndicatorSettings, load_config
 from churnml.tables import TIME_COLUMN, Tables, load_tables
@@ -1096,8 +1098,12 @@ def build_indicators(
     config : Config, path or dict, optional
         ``indicators`` settings (windows, thresholds, ``only``).
     path : str or Path, optional
-        Write the result as one Parquet file there (by the engine, streaming,
-        atomically) instead of returning it: for panels larger than memory.
+        Write the result as one Parquet file there (atomically) instead of
+        returning it: for panels larger than memory. The engine computes
+        ``indicators.chunk_customers`` customers at a time (disjoint groups
+        by a hash of customer_id) and streams each group's rows, ordered by
+        as_of and customer_id within the group, so memory stays bounded
+        whatever the number of customers.
 
     Returns
     -------
@@ -1117,13 +1123,10 @@ def build_indicators(
     """
     cfg = load_config(config)
     tables = load_tables(tables, cfg)
-    result, selected = indicator_expr(tables, month_starts(as_of, tables), cfg)
+    dates = month_starts(as_of, tables)
     if path is not None:
-        target = Path(path)
-        tmp = target.with_name(f".{target.name}.tmp")
-        result.order_by(["as_of", "customer_id"]).to_parquet(tmp)
-        tmp.replace(target)
-        return target
+        return _write_in_chunks(tables, dates, cfg, Path(path))
+    result, selected = indicator_expr(tables, dates, cfg)
     frame = result.to_pyarrow().to_pandas()  # ibis' own pandas conversion is several times slower
     frame = frame.sort_values(["as_of", "customer_id"], kind="stable", ignore_index=True)
     frame["as_of"] = frame["as_of"].astype("datetime64[us]")
@@ -1134,16 +1137,50 @@ def build_indicators(
     return frame
 
 
-def indicator_expr(tables: Tables, dates: list[pd.Timestamp], config: Config) -> tuple[ir.Table, list[Indicator]]:
+def _write_in_chunks(tables: Tables, dates: list[pd.Timestamp], config: Config, target: Path) -> Path:
+    """build_indicators(path=...): one customer chunk at a time, streamed into one Parquet file."""
+    customers = int(tables["customers"].count().to_pyarrow().as_py())
+    chunks = max(1, -(-customers // config.indicators.chunk_customers))
+    # every chunk must see the tables' first months of the whole data, not of its own customers
+    table_start = _table_starts(tables, [name for name, _ in _panel_parts(tables, config.indicators)])
+    tmp = target.with_name(f".{target.name}.tmp")
+    writer = None
+    try:
+        for index in tqdm(range(chunks), desc="indicators", unit="chunk", disable=chunks == 1):
+            part = tables.customer_chunk(index, chunks) if chunks > 1 else tables
+            expr, _ = indicator_expr(part, dates, config, table_start)
+            batches = expr.order_by(["as_of", "customer_id"]).to_pyarrow_batches()
+            for batch in batches:
+                if writer is None:
+                    writer = pq.ParquetWriter(tmp, batch.schema)
+                writer.write_batch(batch.cast(writer.schema) if batch.schema != writer.schema else batch)
+        if writer is None:  # no rows at all: an empty file with the panel's columns
+            pq.write_table(indicator_expr(tables, dates, config, table_start)[0].limit(0).to_pyarrow(), tmp)
+        else:
+            writer.close()
+        tmp.replace(target)
+    except BaseException:
+        if writer is not None:
+            writer.close()
+        tmp.unlink(missing_ok=True)
+        raise
+    logger.info("indicators for %d customers in %d chunk(s) written to %s", customers, chunks, target)
+    return target
+
+
+def indicator_expr(
+    tables: Tables, dates: list[pd.Timestamp], config: Config, table_start: dict[str, int] | None = None
+) -> tuple[ir.Table, list[Indicator]]:
     """The indicator panel as one lazy Ibis expression on the tables' backend, and the indicators it holds.
 
     ``dates`` are checked month starts (:func:`month_starts`). Engines that
     keep results distributed (Spark) use the expression as it is;
-    :func:`build_indicators` runs it and returns pandas.
+    :func:`build_indicators` runs it and returns pandas. ``table_start``
+    (first month with data per table) defaults to the tables' own.
     """
     s = config.indicators
     parts = _panel_parts(tables, s)
-    table_start = _table_starts(tables, [p[0] for p in parts])
+    table_start = _table_starts(tables, [p[0] for p in parts]) if table_start is None else table_start
     for name in {p[0] for p in parts} - set(table_start):
         logger.info("table '%s' is empty: its indicators are skipped", name)
     parts = [(name, t) for name, t in parts if name in table_start]

@@ -413,17 +413,22 @@ class Tables(Mapping[str, ir.Table]):
         """
         if not 0 < fraction <= 1:
             raise ValueError(f"fraction must be in (0, 1], got {fraction}")
-
-        def drawn(t: ir.Table) -> ir.BooleanColumn:
-            # the same hash in every table: a customer is in or out everywhere, and no join is needed
-            return (t.customer_id.concat(f"|{seed}").hash() % 1_000_000).abs() < round(fraction * 1_000_000)
-
-        tables = {name: (t.filter(drawn(t)) if SCHEMA[name].has_customer else t) for name, t in self._tables.items()}
+        tables = self._filtered(lambda t: _bucket(t, seed, 1_000_000) < round(fraction * 1_000_000))
         population = int(self._tables["customers"].count().to_pyarrow().as_py())
         sampled = int(tables["customers"].count().to_pyarrow().as_py())
         logger.info("sampled %d of %d customers (fraction %s, seed %d)", sampled, population, fraction, seed)
         sampling = {"fraction": fraction, "seed": seed, "customers": sampled, "population": population}
         return Tables(self.con, tables, self.report, sampling)
+
+    def customer_chunk(self, index: int, chunks: int) -> Tables:
+        """Chunk ``index`` of ``chunks`` disjoint groups of customers (by a hash of customer_id), with all their rows."""
+        if not 0 <= index < chunks:
+            raise ValueError(f"chunk index must be in [0, {chunks}), got {index}")
+        return Tables(self.con, self._filtered(lambda t: _bucket(t, None, chunks) == index), self.report, self.sampling)
+
+    def _filtered(self, keep) -> dict[str, ir.Table]:
+        # the same hash in every table: a customer is in or out everywhere, and no join is needed
+        return {name: (t.filter(keep(t)) if SCHEMA[name].has_customer else t) for name, t in self._tables.items()}
 
     def __getitem__(self, name: str) -> ir.Table:
         if name not in self._tables:
@@ -702,6 +707,12 @@ def _canonicalize(con: Any, raw: dict[str, ir.Table], cfg: Config) -> Tables:
     for name, n in report.dropped.items():
         logger.warning("table '%s': %d of %d rows excluded by validation", name, n, report.rows_in[name])
     return Tables(con, out, report)
+
+
+def _bucket(t: ir.Table, seed: int | None, buckets: int) -> ir.IntegerColumn:
+    """A customer's bucket in [0, buckets): a hash of customer_id (and seed), the same in every table."""
+    key = t.customer_id if seed is None else t.customer_id.concat(f"|{seed}")
+    return (key.hash() % buckets).abs()
 
 
 def _customers_from_orders(orders: ir.Table) -> ir.Table:
