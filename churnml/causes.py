@@ -16,11 +16,13 @@ deducted. From there both models share one path:
 * ``primary_cause`` is the cause with the largest share; ``top_indicators``
   are the indicators with the largest risk-increasing contributions, those
   of the primary cause first;
-* each driving indicator becomes a **reason** from the registry's template,
-  with the customer's value 3 months earlier and the average of comparable
-  customers (same industry, else same segment, else everyone);
+* each driving indicator becomes a **reason** from its template in the
+  message catalog (:mod:`churnml.messages`, English or Chinese), with the
+  customer's value 3 months earlier and the average of comparable customers
+  (same industry, else same segment, else everyone);
 * the **action** is the playbook entry of the primary cause (plus the
-  high-value action for high-value customers) and the **owner** is the
+  high-value action for high-value customers), in the same language unless
+  the config gives its own text, and the **owner** is the
   cause's department, unless the top driver names another (arrears go to
   finance).
 
@@ -41,6 +43,7 @@ import pandas as pd
 
 from churnml.config import CauseSettings
 from churnml.indicators import REGISTRY
+from churnml.messages import text
 
 __all__ = ["CAUSES", "FastTreeShap", "PeerAverages", "ValueTiers", "cause_shares", "explain", "reason_text", "top_drivers"]
 
@@ -214,13 +217,14 @@ class PeerAverages:
                 sizes[key] = frame.groupby(key, observed=True).size()
         return cls(by, sizes, frame[numeric].mean(), min_peers)
 
-    def lookup(self, row: pd.Series, indicator: str) -> tuple[str, float]:
-        """(who the peers are, their average) for one customer and indicator."""
+    def lookup(self, row: pd.Series, indicator: str, language: str = "en") -> tuple[str, float]:
+        """(who the peers are, in words, and their average) for one customer and indicator."""
         for key in ("industry", "segment"):
             group = row.get(key)
             if key in self.by and isinstance(group, str) and self.sizes[key].get(group, 0) >= self.min_peers:
-                return f"{group} customers", float(self.by[key].at[group, indicator]) if indicator in self.by[key] else np.nan
-        return "all customers", float(self.overall.get(indicator, np.nan))
+                average = float(self.by[key].at[group, indicator]) if indicator in self.by[key] else np.nan
+                return text(f"reason_context.{key}", language, group=group), average
+        return text("reason_context.everyone", language), float(self.overall.get(indicator, np.nan))
 
 
 @dataclass
@@ -250,10 +254,10 @@ def quadrant(tier: pd.Series, health: pd.Series, loyal_health: float) -> pd.Seri
     return pd.Series(labels, index=tier.index).where(health.notna().to_numpy())
 
 
-def _format(value: float, template: str, name: str) -> str:
+def _format(value: float, template: str, name: str, language: str) -> str:
     """Format a value the way the indicator's own template formats it."""
     if value is None or (isinstance(value, float) and np.isnan(value)):
-        return "unknown"
+        return text("reason_context.unknown", language)
     match = re.search(r"\{" + re.escape(name) + r"(:[^}]*)?\}", template)
     spec = match.group(1)[1:] if match and match.group(1) else ".3g"
     try:
@@ -262,7 +266,7 @@ def _format(value: float, template: str, name: str) -> str:
         return f"{value:.3g}"
 
 
-def reason_text(row: pd.Series, indicator: str, earlier: float, peers: tuple[str, float]) -> str:
+def reason_text(row: pd.Series, indicator: str, earlier: float, peers: tuple[str, float], language: str = "en") -> str:
     """One plain-language reason: the indicator's template, its value 3 months earlier, and comparable customers.
 
     Examples
@@ -270,20 +274,25 @@ def reason_text(row: pd.Series, indicator: str, earlier: float, peers: tuple[str
     >>> row = pd.Series({"complaints_3m": 4.0, "industry": "retail"})
     >>> reason_text(row, "complaints_3m", 1.0, ("retail customers", 0.52))
     '4 complaints in the last 3 months (3 months earlier: 1; retail customers: 1 on average)'
+    >>> reason_text(row, "complaints_3m", 1.0, ("同行业（retail）客户", 0.52), "zh")
+    '近3个月投诉 4 次（3个月前：1；同行业（retail）客户平均：1）'
     """
-    template = REGISTRY[indicator].reason
+    template = REGISTRY[indicator].reason(language)
     values = {k: (np.nan if v is None else v) for k, v in row.items()}
     try:
-        text = template.format(**values)
+        said = template.format(**values)
     except (KeyError, ValueError, TypeError):
-        text = f"{indicator}: {_format(row.get(indicator), template, indicator)}"
+        said = f"{indicator}: {_format(row.get(indicator), template, indicator, language)}"
     context = []
     if earlier is not None and not np.isnan(earlier):
-        context.append(f"3 months earlier: {_format(earlier, template, indicator)}")
+        context.append(text("reason_context.earlier", language, value=_format(earlier, template, indicator, language)))
     who, average = peers
     if not np.isnan(average):
-        context.append(f"{who}: {_format(average, template, indicator)} on average")
-    return text + (f" ({'; '.join(context)})" if context else "")
+        context.append(text("reason_context.peers", language, who=who, value=_format(average, template, indicator, language)))
+    if not context:
+        return said
+    joined = text("reason_context.separator", language).join(context)
+    return f"{said}（{joined}）" if language == "zh" else f"{said} ({joined})"
 
 
 def explain(
@@ -296,6 +305,7 @@ def explain(
     peers: PeerAverages,
     tiers: ValueTiers,
     earlier: pd.DataFrame | None = None,
+    language: str = "en",
 ) -> pd.DataFrame:
     """Cause, shares, drivers, reasons, action, owner, value tier and quadrant per row.
 
@@ -310,6 +320,8 @@ def explain(
         Health score and whether the row has a warning level (aligned with ``rows``).
     earlier : DataFrame, optional
         The same customers' indicators 3 months earlier, indexed by customer_id.
+    language : {"en", "zh"}
+        Language of the reasons and actions.
     """
     causes = settings.indicator_causes
     out = pd.DataFrame(index=rows.index)
@@ -335,12 +347,17 @@ def explain(
     for i, names in zip(idx, drivers, strict=True):
         row = rows.loc[i]
         prior = earlier.loc[row["customer_id"]] if earlier is not None and row.get("customer_id") in earlier.index else None
-        reasons.append([reason_text(row, n, np.nan if prior is None else prior.get(n, np.nan), peers.lookup(row, n)) for n in names])
+        reasons.append(
+            [reason_text(row, n, np.nan if prior is None else prior.get(n, np.nan), peers.lookup(row, n, language), language) for n in names]
+        )
     out.loc[idx, "reasons"] = pd.Series(reasons, index=idx)
     acting = [i for i in idx if warned.loc[i] and isinstance(out.at[i, "primary_cause"], str)]
+    high_value = settings.high_value_action or text("playbook.high_value", language)
     for i in acting:
-        entry = settings.playbook[out.at[i, "primary_cause"]]
+        cause = out.at[i, "primary_cause"]
+        entry = settings.playbook[cause]
         top = out.at[i, "top_indicators"]
         out.at[i, "owner"] = settings.owner_by_indicator.get(top[0], entry.owner) if top else entry.owner
-        out.at[i, "action"] = entry.action + (" " + settings.high_value_action if out.at[i, "value_tier"] == "high" else "")
+        action = entry.action or text(f"playbook.{cause}", language)
+        out.at[i, "action"] = action + (text("playbook.separator", language) + high_value if out.at[i, "value_tier"] == "high" else "")
     return out

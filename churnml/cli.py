@@ -90,6 +90,7 @@ def demo(
     """Run the main job end to end on the bundled sample: train both models, evaluate, score."""
     from churnml.datasets import load_sample
     from churnml.evaluation import report
+    from churnml.jobs import for_people
     from churnml.models import ChurnModel
 
     cfg = load_config(config)
@@ -109,18 +110,20 @@ def demo(
     console.print(_frame_table("Out-of-time test slice", rep.metrics.loc[["rows", "churn_rate", "auc_roc", "pr_auc", "brier", "ece", "lift_top10"]]))
     console.print(_frame_table("Warning levels on the test slice", rep.levels.reset_index(level="model").pivot(columns="model", values="precision").rename_axis("level")))
     model.save(out / "model")
-    rep.save(out / "report")
+    rep.save(out / "report", cfg.language)
 
     with console.status("scoring the latest month", spinner="dots"):
         scored = model.score(tables)
     warned = scored[scored.warning_level > 0]  # already sorted: level, value, risk
     view = Table(title=f"Top {top} warnings as of {scored.as_of.iloc[0].date()} ({len(warned):,} of {len(scored):,} customers warned)")
-    for col in ["customer", "level", "health", "value", "cause", "owner"]:
-        view.add_column(col, justify="right" if col in ("level", "health") else "left")
-    view.add_column("main reason", overflow="fold")
-    for row in warned.head(top).itertuples(index=False):
-        reason = row.reasons[0] if row.reasons else ""
-        view.add_row(row.customer_id, str(row.warning_level), f"{row.health_score:.0f}", row.value_tier, str(row.primary_cause), str(row.owner), reason)
+    shown = warned.head(top)[["customer_id", "warning_level", "health_score", "value_tier", "primary_cause", "owner", "reasons"]].assign(
+        health_score=lambda f: f.health_score.map("{:.0f}".format), reasons=lambda f: f.reasons.map(lambda r: r[0] if r else "")
+    )
+    shown = for_people(shown, cfg.language)  # the main reason only, codes in words
+    for col in shown.columns:
+        view.add_column(col, overflow="fold")
+    for row in shown.itertuples(index=False):
+        view.add_row(*map(str, row))
     console.print(view)
     console.print(f"model: {out / 'model'}   report and plots: {out / 'report'}")
     if getattr(model, "run_id_", None):
@@ -182,13 +185,14 @@ def score(
     as_of: Annotated[str | None, typer.Option("--as-of", help="Month start (default: after the last order).")] = None,
     config: Annotated[Path | None, typer.Option(help="YAML configuration for reading the tables (column mapping).")] = None,
     explain: Annotated[str | None, typer.Option(help="warned (default) or all.")] = None,
+    language: Annotated[str | None, typer.Option(help="en or zh: reasons, actions and the CSV (default: the model's config).")] = None,
 ) -> None:
     """Score every customer with a trained model and write the warning list."""
     from churnml.jobs import score as run_score
     from churnml.jobs import write_atomic
 
     with console.status("scoring", spinner="dots"):
-        warnings = run_score(path, model, as_of, explain=explain, config=config)
+        warnings = run_score(path, model, as_of, explain=explain, config=config, language=language)
     written = write_atomic(warnings, out)
     console.print(f"{(warnings.warning_level > 0).sum():,} of {len(warnings):,} customers warned; wrote {', '.join(map(str, written))}")
 
@@ -202,8 +206,9 @@ def report(
     from churnml.evaluation import report as evaluation_report
     from churnml.tracking import load_model
 
-    rep = evaluation_report(load_model(model))
-    rep.save(out)
+    churn_model = load_model(model)
+    rep = evaluation_report(churn_model)
+    rep.save(out, churn_model.config.language)
     console.print(_frame_table("Out-of-time test slice", rep.metrics.loc[["rows", "auc_roc", "pr_auc", "brier", "ece"]]))
     console.print(f"wrote {out}")
 
@@ -220,13 +225,14 @@ def kpis(
     from churnml.kpis import kpis as compute_kpis
 
     groups = [b.strip() for b in by.split(",") if b.strip()]
-    table = compute_kpis(path, load_config(config), by=groups)
+    cfg = load_config(config)
+    table = compute_kpis(path, cfg, by=groups)
     shown = ["warnings", "control", "labelled", "precision", "control_churn_rate", "action_effect", "timeliness", "win_back_rate", "return_rate"]
     keys = groups or ["group"]
     label = pd.Index(table[keys].astype(str).agg(" / ".join, axis=1), name=" / ".join(keys))
     console.print(_frame_table("Retention KPIs", table[shown].set_axis(label), digits=2))
     if out is not None:
-        console.print(f"wrote {', '.join(map(str, write_atomic(table, out)))}")
+        console.print(f"wrote {', '.join(map(str, write_atomic(table, out, cfg.language)))}")
 
 
 @app.command()

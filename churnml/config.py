@@ -14,6 +14,8 @@ from typing import Annotated, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from churnml.messages import Language
+
 __all__ = [
     "Config",
     "ConfigError",
@@ -31,6 +33,7 @@ __all__ = [
     "Playbook",
     "Rule",
     "ScorecardSettings",
+    "SurvivalSettings",
     "RetrainSettings",
     "TableSource",
     "TrackingSettings",
@@ -386,26 +389,22 @@ def _registry_causes() -> dict[str, str]:
 
 
 class Playbook(_Strict):
-    """The retention action for one churn cause and the department that acts."""
+    """The retention action for one churn cause and the department that acts.
 
-    action: str
+    ``action`` is your own text, shown as written in every language; left
+    empty, the documents' action comes from the message catalog
+    (``playbook.<cause>`` in ``churnml/locale/<language>.yaml``).
+    """
+
+    action: str | None = None
     owner: Department
 
 
 def _default_playbook() -> dict[str, Playbook]:
     return {
-        "price": Playbook(
-            action="Make a limited-time price or bundle offer; add value (service, terms) rather than cutting the list price.",
-            owner="sales",
-        ),
-        "service": Playbook(
-            action="Apologise sincerely and compensate; agree explicit service commitments and follow up on them.",
-            owner="customer_service",
-        ),
-        "needs_change": Playbook(
-            action="Review how the customer's needs changed: offer product extensions or new uses, or refer a partner when we cannot serve the need.",
-            owner="product",
-        ),
+        "price": Playbook(owner="sales"),
+        "service": Playbook(owner="customer_service"),
+        "needs_change": Playbook(owner="product"),
     }
 
 
@@ -419,9 +418,9 @@ class CauseSettings(_Strict):
 
     indicator_causes: dict[str, CauseName] = Field(default_factory=_registry_causes)
     playbook: dict[Literal["price", "service", "needs_change"], Playbook] = Field(default_factory=_default_playbook)
-    high_value_action: str = Field(
-        "High-value customer: offer a custom solution and executive-level contact.",
-        description="added to the action of high-value customers, whatever the cause",
+    high_value_action: str | None = Field(
+        None,
+        description="added to the action of high-value customers, whatever the cause (empty: the catalog's playbook.high_value)",
     )
     owner_by_indicator: dict[str, Department] = Field(
         default_factory=lambda: {
@@ -524,9 +523,43 @@ class KpiSettings(_Strict):
     control_seed: int = Field(0, description="seed of the control-group draw (stable per customer and as_of)")
 
 
+class SurvivalSettings(_Strict):
+    """Churn risk over time: a discrete-time hazard model beside the main model (:mod:`churnml.survival`).
+
+    Time after as_of is cut into periods of ``period_days``; the model
+    learns the chance of churning in each period given the customer is
+    still active, and ``score`` returns ``p_churn_<h>d`` for each horizon,
+    the survival curve over ``periods`` periods and the expected active
+    periods. Needs a churn definition with an event time (inactivity or
+    contractual); with ``drop`` it is skipped.
+    """
+
+    enabled: bool = Field(True, description="fit the hazard model with every ChurnModel")
+    period_days: int = Field(30, ge=7, le=366, description="length of one period of the survival curve")
+    periods: int = Field(12, ge=1, le=36, description="periods ahead in the survival curve")
+    horizons_days: list[int] = Field(default_factory=lambda: [30, 60, 90], min_length=1, description="p_churn_<h>d columns")
+    max_rows: int = Field(
+        1_000_000, ge=1000, description="customer-period rows to train on at most: beyond, a random share of snapshots (whole paths)"
+    )
+    learning_rate: float = Field(
+        0.1, gt=0, le=1, description="the hazard model's LightGBM learning rate (its rows repeat each snapshot per period)"
+    )
+
+    @model_validator(mode="after")
+    def _horizons_on_the_curve(self) -> SurvivalSettings:
+        bad = [h for h in self.horizons_days if h % self.period_days or h > self.period_days * self.periods]
+        if bad:
+            raise ValueError(
+                f"horizons_days {bad} must be multiples of period_days ({self.period_days}) "
+                f"and at most periods x period_days ({self.period_days * self.periods})"
+            )
+        return self
+
+
 class Config(_Strict):
     """churnml configuration (the root of ``configs/*.yaml``)."""
 
+    language: Language = Field("en", description="language of every text people read: en or zh (churnml.messages)")
     tables: dict[str, TableSource] = Field(default_factory=dict)
     validation: ValidationSettings = Field(default_factory=ValidationSettings)
     indicators: IndicatorSettings = Field(default_factory=IndicatorSettings)
@@ -538,6 +571,7 @@ class Config(_Strict):
     tracking: TrackingSettings = Field(default_factory=TrackingSettings)
     retrain: RetrainSettings = Field(default_factory=RetrainSettings)
     kpis: KpiSettings = Field(default_factory=KpiSettings)
+    survival: SurvivalSettings = Field(default_factory=SurvivalSettings)
 
     @field_validator("tables")
     @classmethod

@@ -639,6 +639,7 @@ def _retention(spec: RetentionProgramme, rng, month_start, end, signup, churner,
     back, and the month index of each customer's handling (-1 when none).
     """
     from churnml.config import Config  # the documents' playbook gives actions and owners
+    from churnml.messages import text
 
     n, m = signal.shape
     first = max(0, m - spec.months)
@@ -671,7 +672,7 @@ def _retention(spec: RetentionProgramme, rng, month_start, end, signup, churner,
             "warning_date": warning_date.astype("datetime64[s]"),
             "warning_level": level,
             "primary_cause": causes,
-            "action": [playbook[c].action for c in causes],
+            "action": [text(f"playbook.{c}") for c in causes],
             "owner": [playbook[c].owner for c in causes],
             "handled_at": pd.Series(handled_at.astype("datetime64[s]")).where(handled),
             "outcome": pd.Series(outcome).where(handled),

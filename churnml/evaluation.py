@@ -27,6 +27,7 @@ import pandas as pd
 from sklearn.metrics import average_precision_score, brier_score_loss, log_loss, roc_auc_score
 
 from churnml.health import LEVELS, level_precision
+from churnml.messages import text
 
 __all__ = ["EvaluationReport", "expected_calibration_error", "report", "score_metrics", "top_share_metrics"]
 
@@ -96,6 +97,8 @@ class EvaluationReport:
         Per model: whether level 1 precision >= level 2 >= level 3 (empty levels skipped).
     predictions : pandas.DataFrame
         The scored rows the figures are drawn from.
+    horizons : pandas.DataFrame
+        Per horizon of the survival model (:func:`horizon_metrics`); empty without one.
     """
 
     metrics: pd.DataFrame
@@ -104,6 +107,7 @@ class EvaluationReport:
     levels_ordered: dict[str, bool]
     predictions: pd.DataFrame
     models: list[str]
+    horizons: pd.DataFrame = field(default_factory=pd.DataFrame)
     _figures: dict = field(default_factory=dict, repr=False)
 
     def figures(self) -> dict[str, object]:
@@ -112,30 +116,34 @@ class EvaluationReport:
             self._figures = _figures(self)
         return self._figures
 
-    def to_markdown(self) -> str:
-        """The three tables as Markdown."""
+    def to_markdown(self, language: str = "en") -> str:
+        """The three tables as Markdown, headings in ``language`` (en or zh)."""
+        verdicts = ", ".join(f"{m}: {text(f'yes_no.{str(ok).lower()}', language)}" for m, ok in self.levels_ordered.items())
         parts = [
-            "## Out-of-time test slice\n\n" + self.metrics.round(4).to_markdown(),
-            "## Calibration\n\n" + self.calibration.round(4).to_markdown(),
-            "## Warning levels\n\n" + self.levels.round(4).to_markdown(),
-            "Levels ordered by precision (1 >= 2 >= 3): " + ", ".join(f"{m}: {'yes' if ok else 'NO'}" for m, ok in self.levels_ordered.items()),
+            f"## {text('report.test_slice', language)}\n\n" + self.metrics.round(4).to_markdown(),
+            f"## {text('report.calibration', language)}\n\n" + self.calibration.round(4).to_markdown(),
+            f"## {text('report.levels', language)}\n\n" + self.levels.round(4).to_markdown(),
+            text("report.levels_ordered", language, verdicts=verdicts),
         ]
+        if not self.horizons.empty:
+            parts.append(f"## {text('report.horizons', language)}\n\n" + self.horizons.round(4).to_markdown())
         return "\n\n".join(parts) + "\n"
 
-    def save(self, directory: str | Path) -> Path:
-        """Write ``report.md`` and one PNG per figure into ``directory`` (each file atomically)."""
+    def save(self, directory: str | Path, language: str = "en") -> Path:
+        """Write ``report.md`` (in ``language``) and one PNG per figure into ``directory`` (each file atomically)."""
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
-        _atomic_write(directory / "report.md", lambda f: f.write(self.to_markdown().encode()))
+        _atomic_write(directory / "report.md", lambda f: f.write(self.to_markdown(language).encode()))
         for name, fig in self.figures().items():
             _atomic_write(directory / f"{name}.png", lambda f, fig=fig: fig.savefig(f, format="png", dpi=110, bbox_inches="tight"))
         return directory
 
     def _repr_html_(self) -> str:
         return (
-            "<h4>Out-of-time test slice</h4>" + self.metrics.round(4).to_html()
-            + "<h4>Calibration</h4>" + self.calibration.round(4).to_html()
-            + "<h4>Warning levels</h4>" + self.levels.round(4).to_html()
+            f"<h4>{text('report.test_slice')}</h4>" + self.metrics.round(4).to_html()
+            + f"<h4>{text('report.calibration')}</h4>" + self.calibration.round(4).to_html()
+            + f"<h4>{text('report.levels')}</h4>" + self.levels.round(4).to_html()
+            + (f"<h4>{text('report.horizons')}</h4>" + self.horizons.round(4).to_html() if not self.horizons.empty else "")
         )
 
 
@@ -191,13 +199,40 @@ def from_predictions(predictions: pd.DataFrame) -> EvaluationReport:
         }
     )
     levels = pd.concat({m: level_precision(predictions[f"{m}_level"], y) for m in models}, names=["model"])
+    horizons = horizon_metrics(predictions, models[-1])
     ordered = {}
     for m in models:
         precision = levels.loc[m].precision.dropna().to_numpy()
         ordered[m] = bool(np.all(np.diff(precision) <= 0))
         if not ordered[m]:
             logger.warning("%s: warning levels are not ordered by precision on the test slice: %s", m, levels.loc[m].precision.round(3).to_dict())
-    return EvaluationReport(metrics, calibration, levels, ordered, predictions, models)
+    return EvaluationReport(metrics, calibration, levels, ordered, predictions, models, horizons)
+
+
+def horizon_metrics(predictions: pd.DataFrame, main: str) -> pd.DataFrame:
+    """Per horizon of the survival model: AUC, Brier score and calibration error against churn within that horizon.
+
+    Only rows whose outcome at the horizon is known count. ``main_auc_roc``
+    scores the main model's probability (trained for its own horizon)
+    against the same label, for reference. Empty without a survival model.
+    """
+    rows = {}
+    for column in [c for c in predictions.columns if c.startswith("p_churn_")]:
+        horizon = column.removeprefix("p_churn_")
+        known = predictions[f"churned_{horizon}"].notna().to_numpy()
+        y = predictions[f"churned_{horizon}"].to_numpy()[known].astype("int64")
+        p = predictions[column].to_numpy()[known]
+        if len(np.unique(y)) < 2:
+            continue
+        rows[horizon] = {
+            "rows": len(y),
+            "churn_rate": y.mean(),
+            "auc_roc": roc_auc_score(y, p),
+            "brier": brier_score_loss(y, p),
+            "ece": expected_calibration_error(y, p),
+            "main_auc_roc": roc_auc_score(y, predictions[f"{main}_probability"].to_numpy()[known]),
+        }
+    return pd.DataFrame.from_dict(rows, orient="index").rename_axis("horizon")
 
 
 def _figures(rep: EvaluationReport) -> dict[str, object]:

@@ -42,6 +42,7 @@ import pyarrow.parquet as pq
 from tqdm.auto import tqdm
 
 from churnml.config import Config, IndicatorSettings, load_config
+from churnml.messages import catalog
 from churnml.tables import TIME_COLUMN, Tables, load_tables
 
 __all__ = ["REGISTRY", "Indicator", "build_indicators", "indicator_expr", "indicators_markdown", "latest_month_start", "list_indicators", "month_starts", "scoring_dates"]
@@ -71,9 +72,6 @@ class Indicator:
         None for profile fields. The cause map in config may override it.
     description : str
         What it measures.
-    reason : str
-        Plain-language template, filled with the customer's row:
-        ``reason.format(**row)`` (any indicator column may be referenced).
     missing : str
         When the value is NaN.
     params : tuple of str
@@ -89,12 +87,16 @@ class Indicator:
     tables: tuple[str, ...]
     cause: str | None
     description: str
-    reason: str
     missing: str
     params: tuple[str, ...]
     higher_is_riskier: bool | None
     compute: Callable[[_Ctx], ir.Value]
     kind: str = "numeric"
+
+    def reason(self, language: str = "en") -> str:
+        """Plain-language template from the message catalog, filled with the customer's row:
+        ``reason().format(**row)`` (any indicator column may be referenced)."""
+        return catalog(language)[f"reason.{self.name}"]
 
 
 REGISTRY: dict[str, Indicator] = {}
@@ -105,7 +107,6 @@ def indicator(
     category: str,
     tables: Sequence[str],
     cause: str | None,
-    reason: str,
     missing: str,
     *,
     params: Sequence[str] = (),
@@ -117,7 +118,7 @@ def indicator(
 
     def register(fn: Callable[[_Ctx], ir.Value]) -> Callable[[_Ctx], ir.Value]:
         REGISTRY[name] = Indicator(
-            name, category, tuple(tables), cause, (fn.__doc__ or "").strip(), reason, missing, tuple(params),
+            name, category, tuple(tables), cause, (fn.__doc__ or "").strip(), missing, tuple(params),
             higher_is_riskier, fn, kind,
         )
         return fn
@@ -135,7 +136,7 @@ def list_indicators() -> pd.DataFrame:
                 "tables": ", ".join(i.tables),
                 "cause": i.cause,
                 "description": i.description,
-                "reason": i.reason,
+                "reason": i.reason(),
                 "missing": i.missing,
                 "params": ", ".join(i.params),
             }
@@ -437,7 +438,6 @@ HIST = "NaN with fewer than min_history_months observed history months or a zero
 
 @indicator(
     "logins_per_month_3m", "activity", ["activity"], "needs_change",
-    "{logins_per_month_3m:.1f} logins a month in the last 3 months",
     "NaN before the customer's first month.", params=["recent_months"], higher_is_riskier=False,
 )
 def _logins_level(ctx: _Ctx):
@@ -447,7 +447,6 @@ def _logins_level(ctx: _Ctx):
 
 @indicator(
     "login_ratio", "activity", ["activity"], "needs_change",
-    "logins at {login_ratio:.0%} of the customer's usual level ({logins_per_month_3m:.1f} a month now)",
     HIST, params=["recent_months", "history_months", "min_history_months"], higher_is_riskier=False,
 )
 def _login_ratio(ctx: _Ctx):
@@ -457,7 +456,6 @@ def _login_ratio(ctx: _Ctx):
 
 @indicator(
     "active_days_ratio", "activity", ["activity"], "needs_change",
-    "days with any product use at {active_days_ratio:.0%} of the customer's usual level",
     HIST, params=["recent_months", "history_months", "min_history_months"], higher_is_riskier=False,
 )
 def _active_days_ratio(ctx: _Ctx):
@@ -467,7 +465,6 @@ def _active_days_ratio(ctx: _Ctx):
 
 @indicator(
     "usage_breadth_ratio", "activity", ["activity"], "needs_change",
-    "uses {usage_breadth_ratio:.0%} of the features it used to",
     HIST + " Breadth is the distinct features used per month, averaged over the window.",
     params=["recent_months", "history_months", "min_history_months"], higher_is_riskier=False,
 )
@@ -478,7 +475,6 @@ def _breadth_ratio(ctx: _Ctx):
 
 @indicator(
     "consultations_ratio", "activity", ["tickets"], "needs_change",
-    "questions to support at {consultations_ratio:.0%} of the usual level",
     HIST, params=["recent_months", "history_months", "min_history_months"], higher_is_riskier=False,
 )
 def _consultations_ratio(ctx: _Ctx):
@@ -488,7 +484,6 @@ def _consultations_ratio(ctx: _Ctx):
 
 @indicator(
     "days_since_last_activity", "activity", ["orders"], "needs_change",
-    "no activity of any kind for {days_since_last_activity:.0f} days",
     "NaN when the customer has no order, login, ticket, inbound interaction or survey before as_of. "
     "Uses every present table among orders, activity, tickets, interactions, surveys.",
 )
@@ -505,7 +500,6 @@ def _days_since_activity(ctx: _Ctx):
 
 @indicator(
     "amount_per_month_3m", "consumption", ["orders"], "needs_change",
-    "spends {amount_per_month_3m:,.0f} a month in the last 3 months",
     "NaN before the customer's first month.", params=["recent_months"], higher_is_riskier=False,
 )
 def _amount_level(ctx: _Ctx):
@@ -515,7 +509,6 @@ def _amount_level(ctx: _Ctx):
 
 @indicator(
     "amount_ratio", "consumption", ["orders"], "needs_change",
-    "order amount at {amount_ratio:.0%} of its own history ({amount_per_month_3m:,.0f} a month now)",
     HIST, params=["recent_months", "history_months", "min_history_months"], higher_is_riskier=False,
 )
 def _amount_ratio(ctx: _Ctx):
@@ -525,7 +518,6 @@ def _amount_ratio(ctx: _Ctx):
 
 @indicator(
     "order_freq_ratio", "consumption", ["orders"], "needs_change",
-    "orders placed at {order_freq_ratio:.0%} of the usual frequency",
     HIST, params=["recent_months", "history_months", "min_history_months"], higher_is_riskier=False,
 )
 def _freq_ratio(ctx: _Ctx):
@@ -535,7 +527,6 @@ def _freq_ratio(ctx: _Ctx):
 
 @indicator(
     "order_value_ratio", "consumption", ["orders"], "price",
-    "average order value at {order_value_ratio:.0%} of its usual level (spend falls faster than frequency)",
     "NaN without orders in the recent window or in the history window.",
     params=["recent_months", "history_months"], higher_is_riskier=False,
 )
@@ -550,7 +541,6 @@ def _lags(ctx: _Ctx, measure: str, n: int) -> list[ir.FloatingValue]:
 
 @indicator(
     "amount_decline_streak", "consumption", ["orders"], "needs_change",
-    "order amount down month over month for {amount_decline_streak:.0f} months in a row",
     "0 when last month was not a decline; a month before the customer's start ends the streak.",
     params=["streak_months", "decline_share"],
 )
@@ -578,7 +568,6 @@ def _below_reference(ctx: _Ctx, measure: str, above: bool = False) -> ir.Floatin
 
 @indicator(
     "months_below_history_amount", "consumption", ["orders"], "needs_change",
-    "order amount below 70% of its own average for {months_below_history_amount:.0f} months in a row",
     "NaN with fewer than min_history_months observed months in the reference window (the history_months "
     "before the streak window) or a zero reference.",
     params=["streak_months", "history_months", "below_history_share", "min_history_months"],
@@ -590,7 +579,6 @@ def _below_amount(ctx: _Ctx):
 
 @indicator(
     "months_below_history_orders", "consumption", ["orders"], "needs_change",
-    "fewer orders than 70% of its usual count for {months_below_history_orders:.0f} months in a row",
     "As months_below_history_amount.",
     params=["streak_months", "history_months", "below_history_share", "min_history_months"],
 )
@@ -601,7 +589,6 @@ def _below_orders(ctx: _Ctx):
 
 @indicator(
     "amount_trend", "consumption", ["orders"], "needs_change",
-    "order amount trending {amount_trend:+.0%} a month over the last 6 months",
     "NaN unless all streak_months months are observed and their mean is above zero.",
     params=["streak_months"], higher_is_riskier=False,
 )
@@ -620,7 +607,6 @@ def _amount_trend(ctx: _Ctx):
 
 @indicator(
     "discount_share_3m", "consumption", ["orders"], "price",
-    "{discount_share_3m:.0%} of recent orders bought on discount",
     "NaN without orders in the recent window.", params=["recent_months"],
 )
 def _discount_share(ctx: _Ctx):
@@ -630,7 +616,6 @@ def _discount_share(ctx: _Ctx):
 
 @indicator(
     "discount_share_change", "consumption", ["orders"], "price",
-    "buys on discount {discount_share_change:+.0%} more often than before",
     "NaN without orders in the recent or the history window.", params=["recent_months", "history_months"],
 )
 def _discount_change(ctx: _Ctx):
@@ -640,7 +625,6 @@ def _discount_change(ctx: _Ctx):
 
 @indicator(
     "payment_days_3m", "consumption", ["invoices"], "price",
-    "invoices now paid after {payment_days_3m:.0f} days on average",
     "NaN when no invoice was paid in the recent window.", params=["recent_months"],
 )
 def _payment_days(ctx: _Ctx):
@@ -650,7 +634,6 @@ def _payment_days(ctx: _Ctx):
 
 @indicator(
     "payment_days_ratio", "consumption", ["invoices"], "price",
-    "invoices paid {payment_days_ratio:.1f} times slower than before ({payment_days_3m:.0f} days now)",
     "NaN when no invoice was paid in the recent or the history window.", params=["recent_months", "history_months"],
 )
 def _payment_ratio(ctx: _Ctx):
@@ -660,7 +643,6 @@ def _payment_ratio(ctx: _Ctx):
 
 @indicator(
     "overdue_invoices", "consumption", ["invoices"], "price",
-    "{overdue_invoices:.0f} invoices overdue",
     "0 when nothing is overdue (never NaN once invoices are present).",
 )
 def _overdue_n(ctx: _Ctx):
@@ -670,7 +652,6 @@ def _overdue_n(ctx: _Ctx):
 
 @indicator(
     "overdue_days_mean", "consumption", ["invoices"], "price",
-    "overdue invoices are {overdue_days_mean:.0f} days late on average",
     "0 when nothing is overdue.",
 )
 def _overdue_days(ctx: _Ctx):
@@ -681,7 +662,6 @@ def _overdue_days(ctx: _Ctx):
 
 @indicator(
     "overdue_amount_to_avg_order", "consumption", ["invoices", "orders"], "price",
-    "overdue amount equals {overdue_amount_to_avg_order:.1f} average orders",
     "NaN when the customer has no orders in the recent and history windows.",
     params=["recent_months", "history_months"],
 )
@@ -697,7 +677,6 @@ def _overdue_amount(ctx: _Ctx):
 
 @indicator(
     "reply_rate_3m", "interaction", ["interactions"], "service",
-    "replies to {reply_rate_3m:.0%} of our emails and calls",
     "NaN when we reached out to the customer zero times in the recent window.",
     params=["recent_months"], higher_is_riskier=False,
 )
@@ -708,7 +687,6 @@ def _reply_rate(ctx: _Ctx):
 
 @indicator(
     "reply_rate_change", "interaction", ["interactions"], "service",
-    "reply rate {reply_rate_change:+.0%} vs before (now {reply_rate_3m:.0%})",
     "NaN without outreach in the recent or the history window.",
     params=["recent_months", "history_months"], higher_is_riskier=False,
 )
@@ -719,7 +697,6 @@ def _reply_change(ctx: _Ctx):
 
 @indicator(
     "event_attendance_change", "interaction", ["interactions"], "needs_change",
-    "attends {event_attendance_change:+.2f} events a month vs before",
     "NaN with fewer than min_history_months observed history months.",
     params=["recent_months", "history_months", "min_history_months"], higher_is_riskier=False,
 )
@@ -730,7 +707,6 @@ def _attendance(ctx: _Ctx):
 
 @indicator(
     "days_since_account_contact", "interaction", ["interactions"], "service",
-    "no two-way contact with the account team for {days_since_account_contact:.0f} days",
     "NaN when there has never been a two-way contact (a reply, an inbound contact or a meeting).",
 )
 def _days_contact(ctx: _Ctx):
@@ -740,7 +716,6 @@ def _days_contact(ctx: _Ctx):
 
 @indicator(
     "feedback_change", "interaction", ["interactions"], "service",
-    "gives feedback {feedback_change:+.2f} times a month vs before",
     "NaN with fewer than min_history_months observed history months.",
     params=["recent_months", "history_months", "min_history_months"], higher_is_riskier=False,
 )
@@ -755,7 +730,6 @@ def _feedback(ctx: _Ctx):
 
 @indicator(
     "complaints_3m", "risk", ["tickets"], "service",
-    "{complaints_3m:.0f} complaints in the last 3 months",
     "0 without complaints (never NaN once tickets are present).", params=["recent_months"],
 )
 def _complaints(ctx: _Ctx):
@@ -765,7 +739,6 @@ def _complaints(ctx: _Ctx):
 
 @indicator(
     "complaint_rate_change", "risk", ["tickets"], "service",
-    "complaints: {complaint_rate_change:+.1f} a month vs before ({complaints_3m:.0f} in the last 3 months)",
     "NaN with fewer than min_history_months observed history months.",
     params=["recent_months", "history_months", "min_history_months"],
 )
@@ -776,7 +749,6 @@ def _complaint_change(ctx: _Ctx):
 
 @indicator(
     "months_above_history_complaints", "risk", ["tickets"], "service",
-    "more complaints than usual for {months_above_history_complaints:.0f} months in a row",
     "NaN with fewer than min_history_months observed months in the reference window.",
     params=["streak_months", "history_months", "min_history_months"],
 )
@@ -787,7 +759,6 @@ def _complaint_streak(ctx: _Ctx):
 
 @indicator(
     "competitor_mentions_3m", "risk", ["interactions"], "price",
-    "mentioned competitors {competitor_mentions_3m:.0f} times in the last 3 months",
     "0 without mentions.", params=["recent_months"],
 )
 def _competitor(ctx: _Ctx):
@@ -797,7 +768,6 @@ def _competitor(ctx: _Ctx):
 
 @indicator(
     "price_tickets_3m", "risk", ["tickets"], "price",
-    "asked about price or discounts {price_tickets_3m:.0f} times in the last 3 months",
     "0 without price tickets.", params=["recent_months"],
 )
 def _price_tickets(ctx: _Ctx):
@@ -811,7 +781,6 @@ def _price_tickets(ctx: _Ctx):
 
 @indicator(
     "response_hours_3m", "service", ["tickets"], "service",
-    "first responses took {response_hours_3m:.1f} hours on average",
     "NaN when no ticket got its first response in the recent window.", params=["recent_months"],
 )
 def _response_hours(ctx: _Ctx):
@@ -821,7 +790,6 @@ def _response_hours(ctx: _Ctx):
 
 @indicator(
     "response_over_standard_3m", "service", ["tickets"], "service",
-    "{response_over_standard_3m:.0%} of first responses were later than our standard",
     "NaN when no ticket got its first response in the recent window.",
     params=["recent_months", "response_standard_hours"],
 )
@@ -832,7 +800,6 @@ def _over_standard(ctx: _Ctx):
 
 @indicator(
     "open_tickets", "service", ["tickets"], "service",
-    "{open_tickets:.0f} tickets still open",
     "0 when nothing is open.",
 )
 def _open_tickets(ctx: _Ctx):
@@ -842,7 +809,6 @@ def _open_tickets(ctx: _Ctx):
 
 @indicator(
     "csat_3m", "service", ["surveys"], "service",
-    "satisfaction {csat_3m:.1f} of 5 in recent surveys",
     "NaN without a CSAT answer in the recent window.", params=["recent_months"], higher_is_riskier=False,
 )
 def _csat(ctx: _Ctx):
@@ -852,7 +818,6 @@ def _csat(ctx: _Ctx):
 
 @indicator(
     "csat_change", "service", ["surveys"], "service",
-    "satisfaction {csat_change:+.1f} points vs before",
     "NaN without CSAT answers in both the recent and the history window.",
     params=["recent_months", "history_months"], higher_is_riskier=False,
 )
@@ -863,7 +828,6 @@ def _csat_change(ctx: _Ctx):
 
 @indicator(
     "nps_3m", "service", ["surveys"], "service",
-    "recommendation score {nps_3m:.0f} of 10",
     "NaN without an NPS answer in the recent window.", params=["recent_months"], higher_is_riskier=False,
 )
 def _nps(ctx: _Ctx):
@@ -873,7 +837,6 @@ def _nps(ctx: _Ctx):
 
 @indicator(
     "low_scores_3m", "service", ["surveys"], "service",
-    "{low_scores_3m:.0f} low satisfaction scores in the last 3 months",
     "0 without low scores.", params=["recent_months", "low_csat", "low_nps"],
 )
 def _low_scores(ctx: _Ctx):
@@ -887,7 +850,6 @@ def _low_scores(ctx: _Ctx):
 
 @indicator(
     "key_contact_changes_6m", "relationship", ["contacts"], "needs_change",
-    "the key contact changed {key_contact_changes_6m:.0f} times in the last 6 months",
     "0 without changes. Only end dates before as_of count, even when a later end date is already recorded.",
     params=["contact_change_months", "key_roles"],
 )
@@ -898,7 +860,6 @@ def _contact_changes(ctx: _Ctx):
 
 @indicator(
     "months_since_executive_contact", "relationship", ["interactions"], "service",
-    "no executive-level contact for {months_since_executive_contact:.0f} months",
     "NaN when there has never been an executive-level interaction.",
 )
 def _exec_contact(ctx: _Ctx):
@@ -912,7 +873,6 @@ def _exec_contact(ctx: _Ctx):
 
 @indicator(
     "adverse_policy_events_3m", "market", ["market_events", "customers"], "needs_change",
-    "{adverse_policy_events_3m:.0f} adverse policy events in its industry in the last 3 months",
     "0 without events; NaN when the customer's industry is unknown.", params=["market_months"],
 )
 def _adverse(ctx: _Ctx):
@@ -922,7 +882,6 @@ def _adverse(ctx: _Ctx):
 
 @indicator(
     "competitor_promos_3m", "market", ["market_events", "customers"], "price",
-    "{competitor_promos_3m:.0f} competitor promotions in its market in the last 3 months",
     "0 without events; NaN when the customer's industry is unknown.", params=["market_months"],
 )
 def _promos(ctx: _Ctx):
@@ -931,7 +890,7 @@ def _promos(ctx: _Ctx):
 
 
 @indicator(
-    "tenure_months", "profile", ["customers"], None, "customer for {tenure_months:.0f} months",
+    "tenure_months", "profile", ["customers"], None,
     "NaN when neither a signup date nor any earlier record is known.", higher_is_riskier=False,
 )
 def _tenure(ctx: _Ctx):
@@ -941,7 +900,6 @@ def _tenure(ctx: _Ctx):
 
 @indicator(
     "monthly_spend", "profile", ["orders"], None,
-    "spends {monthly_spend:,.0f} a month on average (its value to us)",
     "NaN before the customer's first month.", params=["recent_months", "history_months"], higher_is_riskier=False,
 )
 def _monthly_spend(ctx: _Ctx):
@@ -953,7 +911,6 @@ def _monthly_spend(ctx: _Ctx):
 
 @indicator(
     "months_to_contract_end", "profile", ["contracts"], None,
-    "contract ends in {months_to_contract_end:.1f} months",
     "NaN without an active contract term with an end date at as_of.", higher_is_riskier=False,
 )
 def _contract_end(ctx: _Ctx):
@@ -967,7 +924,7 @@ def _profile_field(name: str) -> None:
         return ctx.column(name)
 
     column.__doc__ = f"Customer {name} (profile field)."
-    indicator(name, "profile", ["customers"], None, f"{name}: {{{name}}}", "Null when unknown.", higher_is_riskier=None, kind="categorical")(column)
+    indicator(name, "profile", ["customers"], None, "Null when unknown.", higher_is_riskier=None, kind="categorical")(column)
 
 
 for _name in ("industry", "segment", "region"):
@@ -980,7 +937,6 @@ for _name in ("industry", "segment", "region"):
 
 @indicator(
     "frequency_and_satisfaction_falling", "service", ["orders", "surveys"], "service",
-    "orders and satisfaction are falling together",
     "NaN when either order_freq_ratio or csat_change is NaN.",
     params=["recent_months", "history_months", "decline_share"],
 )
@@ -994,7 +950,6 @@ def _freq_and_csat(ctx: _Ctx):
 
 @indicator(
     "usage_and_orders_falling", "activity", ["orders", "activity"], "needs_change",
-    "product use and orders are fading together",
     "NaN when either login_ratio or amount_ratio is NaN.",
     params=["recent_months", "history_months", "decline_share"],
 )

@@ -48,10 +48,11 @@ from churnml.evaluation import score_metrics
 from churnml.indicators import build_indicators, latest_month_start, month_starts
 from churnml.kpis import realised_precision
 from churnml.labels import labelled_dates, scoring_status
+from churnml.messages import catalog
 from churnml.tables import Tables, load_tables
 from churnml.tracking import load_model, promote, tracking_uri
 
-__all__ = ["LAST_EVENTS", "RetrainResult", "last_event_expr", "population_stability", "retrain", "score", "write_atomic"]
+__all__ = ["LAST_EVENTS", "RetrainResult", "for_people", "last_event_expr", "population_stability", "retrain", "score", "write_atomic"]
 
 logger = logging.getLogger(__name__)
 
@@ -67,7 +68,9 @@ def last_event_expr(tables: Tables, name: str, column: str, out: str, as_of: pd.
     return t.group_by("customer_id").aggregate(**{out: t[column].max()})
 
 
-def score(tables, model, as_of: str | pd.Timestamp | None = None, *, explain: str | None = None, config=None) -> pd.DataFrame:
+def score(
+    tables, model, as_of: str | pd.Timestamp | None = None, *, explain: str | None = None, config=None, language: str | None = None
+) -> pd.DataFrame:
     """The warning list as of one date: every customer once, sorted by level, value, risk.
 
     Parameters
@@ -79,6 +82,8 @@ def score(tables, model, as_of: str | pd.Timestamp | None = None, *, explain: st
     explain : {"warned", "all"}, optional
     config : optional
         Only for loading ``tables`` (column mapping); the model keeps its own.
+    language : {"en", "zh"}, optional
+        Language of the reasons and actions (default: the model's config).
 
     Returns
     -------
@@ -90,7 +95,7 @@ def score(tables, model, as_of: str | pd.Timestamp | None = None, *, explain: st
 
     churn_model = model if isinstance(model, ChurnModel) else load_model(model)
     tables = load_tables(tables, load_config(config) if config is not None else churn_model.config)
-    warnings = churn_model.score(tables, as_of, explain=explain)
+    warnings = churn_model.score(tables, as_of, explain=explain, language=language)
     when = warnings.as_of.iloc[0]
     for name, column, out in LAST_EVENTS:
         if name in tables:
@@ -98,22 +103,78 @@ def score(tables, model, as_of: str | pd.Timestamp | None = None, *, explain: st
             warnings = warnings.merge(last, on="customer_id", how="left", validate="one_to_one")
         else:
             warnings[out] = pd.NaT
+    warnings.attrs["language"] = language or churn_model.config.language  # write_atomic writes the CSV in it
     return warnings
 
 
-def write_atomic(frame: pd.DataFrame, stem: str | Path) -> list[Path]:
-    """Write ``<stem>.parquet`` and ``<stem>.csv``, each to a temporary file renamed into place.
+# Columns holding codes, and the catalog section that puts each code in words.
+CODES = {
+    "status": "status", "warning_level": "level", "primary_cause": "cause", "owner": "owner",
+    "value_tier": "value_tier", "quadrant": "quadrant", "control": "yes_no",
+}
 
-    A crash mid-write leaves the previous files as they were.
+
+def _as_json(frame: pd.DataFrame) -> pd.DataFrame:
+    """Dicts and lists as JSON text, which every file format can hold."""
+    flat = frame.copy()
+    for column in flat.columns:
+        if flat[column].map(lambda v: isinstance(v, (dict, list))).any():
+            flat[column] = flat[column].map(lambda v: json.dumps(v, ensure_ascii=False) if isinstance(v, (dict, list)) else v)
+    return flat
+
+
+def for_people(frame: pd.DataFrame, language: str = "en") -> pd.DataFrame:
+    """A table as people read it: codes in words and column headers in ``language``.
+
+    Warning levels, causes, departments, value tiers, quadrants, statuses and
+    the control flag become their catalog names; cause shares become
+    "price-sensitive 62%; ..." and lists of reasons one text. Other columns
+    are kept as they are.
+
+    Examples
+    --------
+    >>> frame = pd.DataFrame({"customer_id": ["c1"], "warning_level": [1], "primary_cause": ["service"], "owner": ["finance"]})
+    >>> for_people(frame, "zh").iloc[0].to_dict()
+    {'客户编号': 'c1', '预警等级': '一级预警：流失风险最高，紧急处理', '流失原因': '服务不满型', '负责部门': '财务部'}
+    """
+    words = catalog(language)
+    separator = words["reason_context.separator"]
+    out = frame.copy()
+    for column, section in CODES.items():
+        if column in out:
+            out[column] = out[column].map(lambda v, s=section: words.get(f"{s}.{str(v).lower()}", v) if _present(v) else v)
+    if "cause_shares" in out:
+        out["cause_shares"] = out.cause_shares.map(
+            lambda shares: separator.join(f"{words[f'cause.{c}']} {v:.0%}" for c, v in sorted(shares.items(), key=lambda kv: -kv[1]) if v > 0)
+            if isinstance(shares, dict) else shares
+        )
+    for column in ("reasons", "top_indicators"):
+        if column in out:
+            out[column] = out[column].map(lambda items: separator.join(items) if isinstance(items, list) else items)
+    return out.rename(columns=lambda c: words.get(f"column.{c}", c))
+
+
+def _present(value) -> bool:
+    return value is not None and not (isinstance(value, float) and np.isnan(value))
+
+
+def write_atomic(frame: pd.DataFrame, stem: str | Path, language: str | None = None) -> list[Path]:
+    """Write ``<stem>.parquet`` for machines and ``<stem>.csv`` for people, each to a temporary file renamed into place.
+
+    The Parquet file keeps the frame's columns and codes. The CSV file is
+    :func:`for_people` in ``language`` (default: the language the warning
+    list was scored in, else English), UTF-8 with a byte-order mark so that
+    Excel opens Chinese text correctly. A crash mid-write leaves the previous
+    files as they were.
     """
     stem = Path(stem)
     stem.parent.mkdir(parents=True, exist_ok=True)
-    flat = frame.copy()
-    for column in flat.columns:  # dicts and lists as JSON text: both formats can hold them
-        if flat[column].map(lambda v: isinstance(v, (dict, list))).any():
-            flat[column] = flat[column].map(lambda v: json.dumps(v) if isinstance(v, (dict, list)) else v)
+    machines, people = _as_json(frame), _as_json(for_people(frame, language or frame.attrs.get("language", "en")))
     written = []
-    for suffix, write in ((".parquet", lambda f: flat.to_parquet(f, index=False)), (".csv", lambda f: flat.to_csv(f, index=False))):
+    for suffix, write in (
+        (".parquet", lambda f: machines.to_parquet(f, index=False)),
+        (".csv", lambda f: people.to_csv(f, index=False, encoding="utf-8-sig")),
+    ):
         target = stem.with_suffix(suffix)
         fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
         os.close(fd)
@@ -301,7 +362,7 @@ def retrain(config=None, tables=None, as_of: str | pd.Timestamp | None = None) -
         model = _champion(name)[1]
         if model is None:
             raise RuntimeError(f"no champion in the registry {name!r} to score with: {result.reason}")
-        result.warning_list = [str(p) for p in write_atomic(score(tables, model, when), out_dir / f"warnings_{stamp}")]
+        result.warning_list = [str(p) for p in write_atomic(score(tables, model, when, language=cfg.language), out_dir / f"warnings_{stamp}")]
     logger.info("retrain %s: %s (%s)", stamp, result.decision, result.reason)
     return result
 

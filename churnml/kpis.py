@@ -38,17 +38,17 @@ import numpy as np
 import pandas as pd
 
 from churnml.config import Config, KpiSettings, load_config
+from churnml.messages import text
 from churnml.indicators import month_starts
 from churnml.labels import churn_labels
 from churnml.tables import Tables, load_tables
 
-__all__ = ["CONTROL_ACTION", "GROUPS", "assign_control", "interventions_from_warnings", "kpis", "mark_control", "realised_precision"]
+__all__ = ["GROUPS", "assign_control", "interventions_from_warnings", "kpis", "mark_control", "realised_precision"]
 
 logger = logging.getLogger(__name__)
 
 GROUPS = ("period", "warning_level", "primary_cause", "owner", "action")
 COUNTS = ["warnings", "control", "handled", "labelled"]
-CONTROL_ACTION = "No action: control group (left untouched on purpose, to measure what retention actions change)."
 
 
 def assign_control(warnings: pd.DataFrame, share: float, seed: int = 0) -> pd.Series:
@@ -74,10 +74,10 @@ def assign_control(warnings: pd.DataFrame, share: float, seed: int = 0) -> pd.Se
     return pd.Series((warnings.warning_level.to_numpy() > 0) & (uniform < share), index=warnings.index, name="control")
 
 
-def mark_control(warnings: pd.DataFrame, settings: KpiSettings) -> pd.DataFrame:
+def mark_control(warnings: pd.DataFrame, settings: KpiSettings, language: str = "en") -> pd.DataFrame:
     """Add the ``control`` column (:func:`assign_control`) and tell the team to leave those customers alone."""
     warnings["control"] = assign_control(warnings, settings.control_share, settings.control_seed)
-    warnings.loc[warnings.control, "action"] = CONTROL_ACTION
+    warnings.loc[warnings.control, "action"] = text("playbook.control", language)
     return warnings
 
 

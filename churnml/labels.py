@@ -43,6 +43,7 @@ __all__ = [
     "Drop",
     "Inactivity",
     "churn_labels",
+    "churn_periods",
     "labelled_dates",
     "label_expr",
     "make_training_frame",
@@ -117,13 +118,7 @@ def label_expr(tables: Tables, dates: list[pd.Timestamp], churn: Inactivity | Dr
     The statuses of :func:`churn_labels` except ``contacted`` (which needs the
     interventions table in memory); ``churned`` is set for every status.
     """
-    horizon = pd.Timedelta(days=churn.horizon_days)
-    snaps = ibis.memtable(pd.DataFrame({"as_of": dates, "until": [d + horizon for d in dates]}))
-    customers = tables["customers"]
-    spine = customers.cross_join(snaps).filter(customers.signup_date.isnull() | (customers.signup_date < snaps.as_of))
-    tenure_ok = spine.signup_date.isnull() | (spine.signup_date <= spine.as_of - ibis.interval(days=config.labels.min_tenure_days))
-    spine = spine.select("customer_id", "as_of", "until", tenure_ok=tenure_ok)
-
+    spine = _spine(tables, dates, churn.horizon_days, config)
     if isinstance(churn, Inactivity):
         facts = _inactivity(tables, spine, churn)
     elif isinstance(churn, Drop):
@@ -142,6 +137,65 @@ def label_expr(tables: Tables, dates: list[pd.Timestamp], churn: Inactivity | Dr
         )
     )
     return facts.select("customer_id", "as_of", status=status, churned=facts.churned)
+
+
+def _spine(tables: Tables, dates: list[pd.Timestamp], horizon_days: int, config: Config) -> ir.Table:
+    """customer_id, as_of, until (as_of + horizon) and tenure_ok for every customer signed up before each date."""
+    horizon = pd.Timedelta(days=horizon_days)
+    snaps = ibis.memtable(pd.DataFrame({"as_of": dates, "until": [d + horizon for d in dates]}))
+    customers = tables["customers"]
+    spine = customers.cross_join(snaps).filter(customers.signup_date.isnull() | (customers.signup_date < snaps.as_of))
+    tenure_ok = spine.signup_date.isnull() | (spine.signup_date <= spine.as_of - ibis.interval(days=config.labels.min_tenure_days))
+    return spine.select("customer_id", "as_of", "until", tenure_ok=tenure_ok)
+
+
+def churn_periods(
+    tables: Tables, dates: list[pd.Timestamp], churn: Inactivity | Contractual, config: Config
+) -> pd.DataFrame:
+    """When each snapshot's customer churns, counted in periods of ``survival.period_days`` after as_of.
+
+    The survival model's target. ``churn_period`` is the first period k
+    (1 to ``survival.periods``) by whose end the customer has churned by
+    the configured definition with its horizon set to k periods (inactivity:
+    the activity stops within k periods and stays silent ``days`` days;
+    contractual: no active contract k periods after as_of), missing when it
+    has not within the observed periods. ``periods_observed`` counts the
+    periods whose label the data can tell (right-censoring); a churn beyond
+    them is not known yet.
+
+    Returns
+    -------
+    pandas.DataFrame
+        customer_id, as_of, churn_period (float, NaN when none observed),
+        periods_observed (int).
+    """
+    s = config.survival
+    ends = {f"p{k}": k * s.period_days for k in range(1, s.periods + 1)}
+    spine = _spine(tables, dates, 0, config)
+    if isinstance(churn, Inactivity):
+        j = spine.join(_around(tables, spine, ends), ["customer_id", "as_of"])
+        gap = ibis.interval(days=churn.days)
+        flags = {k: j[f"next_{k}"].isnull() | (j[f"next_{k}"] >= j[f"last_{k}"] + gap) for k in ends}
+        lag = churn.days
+    elif isinstance(churn, Contractual):
+        c = tables["contracts"]
+        j = spine.left_join(c, "customer_id")
+
+        def active(days: int) -> ir.BooleanValue:
+            when = j.as_of + ibis.interval(days=days)
+            return (j.start_date < when) & (j.end_date.isnull() | (j.end_date >= when)) & (j.cancelled_at.isnull() | (j.cancelled_at >= when))
+
+        j = j.group_by(["customer_id", "as_of"]).aggregate(**{k: active(days).fill_null(False).cast("int64").max() for k, days in ends.items()})
+        flags = {k: j[k] == 0 for k in ends}
+        lag = 0
+    else:
+        raise ValueError(f"the survival model needs a churn definition with an event time (inactivity or contractual), not {churn.kind}")
+    first = ibis.cases(*[(flags[k].fill_null(False), int(k[1:])) for k in ends], else_=ibis.null("int64"))
+    out = j.select("customer_id", "as_of", churn_period=first).to_pandas()
+    end = _data_end(tables, _label_sources(churn))
+    out["periods_observed"] = ((end - out.as_of).dt.days - lag).floordiv(s.period_days).clip(0, s.periods).astype("int64")
+    out["churn_period"] = out.churn_period.astype("float64").where(out.churn_period <= out.periods_observed)
+    return out
 
 
 def scoring_expr(tables: Tables, as_of: pd.Timestamp, config: Config) -> ir.Table:
@@ -214,13 +268,15 @@ def _contacted(frame: pd.DataFrame, tables: Tables, horizon: pd.Timedelta) -> np
     return frame.index.isin(pairs["index"][inside])
 
 
-def _inactivity(tables: Tables, spine: ir.Table, churn: Inactivity) -> ir.Table:
-    """Last event before D and before D + within_days, and the next event after that, in one window pass."""
+def _around(tables: Tables, spine: ir.Table, offsets: dict[str, int]) -> ir.Table:
+    """Per snapshot and named marker (as_of + offset days): the last activity before it and the next one after it.
+
+    One window pass over the customer's events and all markers together;
+    returns customer_id, as_of, ``last_<name>`` and ``next_<name>``.
+    """
     events = _activity_events(tables)
-    within = ibis.interval(days=churn.within_days)
     markers = ibis.union(
-        spine.select("customer_id", "as_of", ts="as_of", point=ibis.literal("now")),
-        spine.select("customer_id", "as_of", ts=spine.as_of + within, point=ibis.literal("end")),
+        *[spine.select("customer_id", "as_of", ts=spine.as_of + ibis.interval(days=days), point=ibis.literal(name)) for name, days in offsets.items()]
     )
     stream = ibis.union(
         events.select("customer_id", as_of=ibis.null("timestamp"), ts="ts", point=ibis.null("string"), ev="ts"),
@@ -232,12 +288,16 @@ def _inactivity(tables: Tables, spine: ir.Table, churn: Inactivity) -> ir.Table:
     after = ibis.window(group_by="customer_id", order_by=order, rows=(1, None))
     seen = stream.mutate(last_before=stream.ev.max().over(before), next_after=stream.ev.min().over(after))
     seen = seen.filter(seen.point.notnull())
-    wide = seen.group_by(["customer_id", "as_of"]).aggregate(
-        last_now=seen.last_before.max(where=seen.point == "now"),
-        last_end=seen.last_before.max(where=seen.point == "end"),
-        next_end=seen.next_after.max(where=seen.point == "end"),
-    )
-    j = spine.join(wide, ["customer_id", "as_of"])
+    aggregates = {}
+    for name in offsets:
+        aggregates[f"last_{name}"] = seen.last_before.max(where=seen.point == name)
+        aggregates[f"next_{name}"] = seen.next_after.max(where=seen.point == name)
+    return seen.group_by(["customer_id", "as_of"]).aggregate(**aggregates)
+
+
+def _inactivity(tables: Tables, spine: ir.Table, churn: Inactivity) -> ir.Table:
+    """Last event before D and before D + within_days, and the next event after that, in one window pass."""
+    j = spine.join(_around(tables, spine, {"now": 0, "end": churn.within_days}), ["customer_id", "as_of"])
     gap = ibis.interval(days=churn.days)
     status = ibis.cases(
         (j.last_now.isnull(), "no_history"),
@@ -300,7 +360,9 @@ def make_training_frame(
     Returns
     -------
     pandas.DataFrame
-        customer_id, as_of, every indicator, and ``churned`` (int 0/1).
+        customer_id, as_of, every indicator, and ``churned`` (int 0/1);
+        with ``survival.enabled`` and an event-time definition also
+        ``churn_period`` and ``periods_observed`` (:func:`churn_periods`).
         How many rows each status removed is logged.
     """
     cfg = load_config(config)
@@ -314,7 +376,12 @@ def make_training_frame(
             f"no eligible snapshot with a complete label (statuses: {counts.to_dict()}); "
             "choose earlier as_of dates or a shorter horizon"
         )
-    panel = build_indicators(tables, sorted(keep.as_of.unique()), cfg)
+    dates = sorted(keep.as_of.unique())
+    panel = build_indicators(tables, dates, cfg)
     frame = panel.merge(keep, on=["customer_id", "as_of"], how="inner", validate="one_to_one")
     frame["churned"] = frame.churned.astype("int64")
+    churn = churn or cfg.labels.churn
+    if cfg.survival.enabled and not isinstance(churn, Drop):
+        periods = churn_periods(tables, dates, churn, cfg)
+        frame = frame.merge(periods, on=["customer_id", "as_of"], how="left", validate="one_to_one")
     return frame

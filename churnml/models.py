@@ -40,6 +40,7 @@ from churnml.indicators import REGISTRY, build_indicators, month_starts, scoring
 from churnml.kpis import mark_control
 from churnml.labels import ChurnDefinition, labelled_dates, make_training_frame, scoring_status
 from churnml.scorecard import RuleScorecard
+from churnml.survival import SurvivalModel
 from churnml.tables import Tables, load_tables
 
 __all__ = ["ChurnModel", "FeatureSchema", "TimeSplit", "make_lightgbm", "time_split"]
@@ -321,6 +322,7 @@ class ChurnModel:
             if fitted is not None
         }
         self.policy_ = self.policies_[self.fitted_.name]
+        self.survival_ = self._fit_survival(X_train, train, X_cal, cal)
         known = pd.concat([train, cal])
         self.peers_ = PeerAverages.fit(known, self.config.causes.min_peers)
         self.value_tiers_ = ValueTiers.fit(known.get("monthly_spend", pd.Series(dtype="float64")), self.config.causes.value_tiers)
@@ -353,6 +355,16 @@ class ChurnModel:
             {"gain": booster.feature_importance("gain"), "splits": booster.feature_importance("split")}, index=booster.feature_name()
         )
         return table.sort_values("gain", ascending=False)
+
+    def _fit_survival(self, X_train: pd.DataFrame, train: pd.DataFrame, X_cal: pd.DataFrame, cal: pd.DataFrame) -> SurvivalModel | None:
+        settings = self.config.survival
+        if not settings.enabled:
+            return None
+        if "churn_period" not in train:
+            logger.info("no survival model: the training frame has no churn periods (a drop definition, or survival disabled when it was built)")
+            return None
+        model = self.config.model
+        return SurvivalModel.fit(X_train, train, X_cal, cal, settings, model.lightgbm, model.seed)
 
     def _fit_scorecard(self, X_train: pd.DataFrame, X_cal: pd.DataFrame, y_cal: pd.Series) -> FittedEstimator:
         card = RuleScorecard(**self._scorecard_params()).fit(X_train)
@@ -390,6 +402,14 @@ class ChurnModel:
             out[f"{fitted.name}_probability"] = p
             out[f"{fitted.name}_health"] = health_score(p)
             out[f"{fitted.name}_level"] = self.policies_[fitted.name].assign(health_score(p), value)
+        survival = getattr(self, "survival_", None)
+        if survival is not None and "churn_period" in frame:  # churn risk per horizon and its label, for the report
+            predicted = survival.predict(X)
+            for h in survival.horizons_days:
+                k = h // survival.period_days
+                churned = (frame.churn_period.to_numpy() <= k).astype("float64")
+                out[f"churned_{h}d"] = np.where(frame.periods_observed.to_numpy() >= k, churned, np.nan)
+                out[f"p_churn_{h}d"] = predicted[f"p_churn_{h}d"].to_numpy()
         return out
 
     def evaluate_snapshots(self, tables: Tables | dict | str, as_of: Sequence[str | pd.Timestamp]) -> pd.DataFrame:
@@ -433,7 +453,11 @@ class ChurnModel:
         return scorer.fitted.proba(scorer.schema.transform(indicators))
 
     def predict_frame(
-        self, indicators: pd.DataFrame, explain: str | None = None, earlier: pd.DataFrame | None = None
+        self,
+        indicators: pd.DataFrame,
+        explain: str | None = None,
+        earlier: pd.DataFrame | None = None,
+        language: str | None = None,
     ) -> pd.DataFrame:
         """Warning columns for indicator rows (as from :func:`churnml.build_indicators`).
 
@@ -447,15 +471,20 @@ class ChurnModel:
             the warned ones; explaining costs TreeSHAP).
         earlier : DataFrame, optional
             The same customers' indicators 3 months earlier, for the reasons.
+        language : {"en", "zh"}, optional
+            Language of the reasons and actions (default: ``language`` in
+            the config).
 
         Returns
         -------
         pandas.DataFrame
             One row per input row, in input order: customer_id, as_of (when
             given), churn_probability, health_score, warning_level (1, 2, 3,
-            or 0 for none), primary_cause, cause_shares, top_indicators,
-            reasons, action, owner, value_tier, quadrant. See
-            :mod:`churnml.causes`.
+            or 0 for none), with a survival model ``p_churn_<h>d`` per
+            horizon, ``survival_curve`` and ``expected_active_months``
+            (:mod:`churnml.survival`), then primary_cause, cause_shares,
+            top_indicators, reasons, action, owner, value_tier, quadrant
+            (:mod:`churnml.causes`).
         """
         scorer = self._ready(indicators)
         rows = indicators.reset_index(drop=True)
@@ -477,12 +506,19 @@ class ChurnModel:
         earlier = earlier.set_index("customer_id") if earlier is not None else None
         extra = explain_causes(
             rows, contributions, settings=self.config.causes, health=out.health_score, warned=out.warning_level > 0,
-            peers=scorer.peers, tiers=scorer.value_tiers, earlier=earlier,
+            peers=scorer.peers, tiers=scorer.value_tiers, earlier=earlier, language=language or self.config.language,
         )
+        survival = getattr(self, "survival_", None) if self.is_fitted else None
+        if survival is not None:
+            out = pd.concat([out, survival.predict(X).set_index(out.index)], axis=1)
         return pd.concat([out, extra], axis=1)
 
     def score(
-        self, tables: Tables | dict | str, as_of: str | pd.Timestamp | None = None, explain: str | None = None
+        self,
+        tables: Tables | dict | str,
+        as_of: str | pd.Timestamp | None = None,
+        explain: str | None = None,
+        language: str | None = None,
     ) -> pd.DataFrame:
         """The warning list: every customer of the customers table once, as of one date.
 
@@ -493,6 +529,11 @@ class ChurnModel:
             Default: the month start after the last order.
         explain : {"warned", "all"}, optional
             Which customers get causes and reasons (default ``causes.explain``).
+        language : {"en", "zh"}, optional
+            Language of the reasons and actions (default: ``language`` in
+            the config). Codes (status, primary_cause, owner, ...) stay the
+            same in every language; :func:`churnml.jobs.for_people` turns
+            them into words.
 
         Returns
         -------
@@ -517,7 +558,8 @@ class ChurnModel:
         panel = build_indicators(tables, dates, self.config)
         indicators = panel[(panel.as_of == as_of) & panel.customer_id.isin(out.customer_id[out.status == "scored"])]
         earlier = panel[panel.as_of == dates[0]] if len(dates) == 2 else None
-        scored = self.predict_frame(indicators, explain=explain, earlier=earlier).drop(columns="as_of")
+        language = language or self.config.language
+        scored = self.predict_frame(indicators, explain=explain, earlier=earlier, language=language).drop(columns="as_of")
         # rounded: equal spends that two engines compute an ulp apart must sort alike
         scored["_value"] = indicators["monthly_spend"].round(VALUE_DECIMALS).to_numpy() if "monthly_spend" in indicators else np.nan
         out = out.merge(scored, on="customer_id", how="left", validate="one_to_one")
@@ -526,7 +568,7 @@ class ChurnModel:
         out = out.assign(_rank=rank).sort_values(
             ["_rank", "_value", "churn_probability", "customer_id"], ascending=[True, False, False, True], na_position="last", kind="stable"
         )
-        out = mark_control(out, self.config.kpis)
+        out = mark_control(out, self.config.kpis, language)
         logger.info(
             "scored %d of %d customers as of %s; not scored: %s", len(scored), len(out), as_of.date(),
             out.status[out.status != "scored"].value_counts().to_dict(),

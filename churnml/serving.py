@@ -8,7 +8,9 @@ only the installed churnml package.
 ``predict`` takes a DataFrame of indicator rows: ``customer_id`` plus any
 indicator columns (as from :func:`churnml.build_indicators`; absent
 indicators count as missing values, extra columns are ignored) and returns
-one row per input row with the warning columns :data:`OUTPUT_COLUMNS`.
+one row per input row with the warning columns :data:`OUTPUT_COLUMNS` (and,
+when the model has a survival model, ``p_churn_<h>d``, ``survival_curve`` and
+``expected_active_months``).
 Reasons cite comparable customers but not the customer's own value 3 months
 earlier, which a single row cannot carry (``ChurnModel.score`` adds it).
 """
@@ -36,6 +38,8 @@ OUTPUT_COLUMNS = [
     "value_tier",
     "quadrant",
 ]
+# with a survival model, after warning_level: p_churn_<h>d per horizon, then these
+SURVIVAL_COLUMNS = ["survival_curve", "expected_active_months"]
 
 
 def warning_columns(model, rows: pd.DataFrame) -> pd.DataFrame:
@@ -49,7 +53,8 @@ def warning_columns(model, rows: pd.DataFrame) -> pd.DataFrame:
     if rows.customer_id.isna().any():
         raise MlflowException("customer_id must not be null", INVALID_PARAMETER_VALUE)
     rows = rows.assign(customer_id=rows.customer_id.astype(str))
-    return model.predict_frame(rows)[OUTPUT_COLUMNS]
+    out = model.predict_frame(rows)
+    return out[[c for c in out.columns if c in OUTPUT_COLUMNS or c in SURVIVAL_COLUMNS or c.startswith("p_churn_")]]
 
 
 class ChurnPyfunc(PythonModel):

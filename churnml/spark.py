@@ -39,7 +39,7 @@ from churnml.models import VALUE_DECIMALS, ChurnModel
 from churnml.tables import Tables
 from churnml.tracking import load_model
 
-__all__ = ["WARNING_FIELDS", "WARNING_SCHEMA", "score_spark", "write_spark"]
+__all__ = ["WARNING_FIELDS", "score_spark", "warning_fields", "write_spark"]
 
 logger = logging.getLogger(__name__)
 
@@ -65,13 +65,25 @@ WARNING_FIELDS = [
     ("last_order_date", "timestamp"),
     ("last_interaction_date", "timestamp"),
 ]
-WARNING_SCHEMA = ", ".join(f"{name} {kind}" for name, kind in WARNING_FIELDS)
-NESTED = [name for name, kind in WARNING_FIELDS if kind.startswith(("map", "array"))]
+
+def warning_fields(model: ChurnModel) -> list[tuple[str, str]]:
+    """The warning list's Spark fields for one model: :data:`WARNING_FIELDS`, plus its survival columns."""
+    survival = getattr(model, "survival_", None)
+    if survival is None:
+        return WARNING_FIELDS
+    extra = [(f"p_churn_{h}d", "double") for h in survival.horizons_days]
+    extra += [("survival_curve", "array<double>"), ("expected_active_months", "double")]
+    at = [name for name, _ in WARNING_FIELDS].index("warning_level") + 1
+    return WARNING_FIELDS[:at] + extra + WARNING_FIELDS[at:]
 
 
-def _score_batches(batches: Iterator[pd.DataFrame], model, explain: str | None, indicators: list[str]) -> Iterator[pd.DataFrame]:
+def _score_batches(
+    batches: Iterator[pd.DataFrame], model, explain: str | None, indicators: list[str], language: str
+) -> Iterator[pd.DataFrame]:
     """mapInPandas body: the local path's warning columns for each batch of rows."""
     settings = model.config.kpis
+    fields = warning_fields(model)
+    nested = [name for name, kind in fields if kind.startswith(("map", "array"))]
     for batch in batches:
         batch = batch.reset_index(drop=True)
         scored = batch.status == "scored"
@@ -79,18 +91,20 @@ def _score_batches(batches: Iterator[pd.DataFrame], model, explain: str | None, 
         rows = batch.loc[scored, ["customer_id", "as_of", *indicators]]
         earlier = batch.loc[scored, ["customer_id", *(EARLIER + c for c in indicators)]]
         earlier.columns = ["customer_id", *indicators]
-        warnings = model.predict_frame(rows, explain=explain, earlier=earlier).drop(columns=["customer_id", "as_of"])
+        warnings = model.predict_frame(rows, explain=explain, earlier=earlier, language=language).drop(columns=["customer_id", "as_of"])
         warnings.index = rows.index
         out = out.join(warnings)
         out[VALUE] = batch["monthly_spend"].where(scored).round(VALUE_DECIMALS) if "monthly_spend" in batch else float("nan")
         out["warning_level"] = out.warning_level.fillna(0).astype("int64")
-        out = mark_control(out, settings)
-        for name in NESTED:  # Arrow takes None, not NaN, for a missing map or array
+        out = mark_control(out, settings, language)
+        for name in nested:  # Arrow takes None, not NaN, for a missing map or array
             out[name] = out[name].astype(object).where(out[name].notna(), None)
-        yield out[[name for name, _ in WARNING_FIELDS] + [VALUE]]
+        yield out[[name for name, _ in fields] + [VALUE]]
 
 
-def score_spark(tables: Tables, model, as_of: str | pd.Timestamp | None = None, *, explain: str | None = None):
+def score_spark(
+    tables: Tables, model, as_of: str | pd.Timestamp | None = None, *, explain: str | None = None, language: str | None = None
+):
     """The warning list as a Spark DataFrame: every customer of the customers table once.
 
     Parameters
@@ -101,11 +115,13 @@ def score_spark(tables: Tables, model, as_of: str | pd.Timestamp | None = None, 
     as_of : month start, optional
         Default: the month start after the last order.
     explain : {"warned", "all"}, optional
+    language : {"en", "zh"}, optional
+        Language of the reasons and actions (default: the model's config).
 
     Returns
     -------
     pyspark.sql.DataFrame
-        The columns of :func:`churnml.score` (``WARNING_SCHEMA``), sorted by
+        The columns of :func:`churnml.score` (:func:`warning_fields`), sorted by
         warning level, value and risk like the local list.
     """
     if getattr(tables.con, "name", None) != "pyspark":
@@ -140,8 +156,9 @@ def score_spark(tables: Tables, model, as_of: str | pd.Timestamp | None = None, 
     view = f"churnml_warning_rows_{uuid.uuid4().hex}"
     tables.con.create_view(view, rows)
     frame = tables.con.raw_sql(f"SELECT * FROM {view}")
-    schema = f"{WARNING_SCHEMA}, {VALUE} double"
-    scored = frame.mapInPandas(partial(_score_batches, model=churn_model, explain=explain, indicators=indicators), schema)
+    schema = ", ".join(f"{name} {kind}" for name, kind in warning_fields(churn_model)) + f", {VALUE} double"
+    body = partial(_score_batches, model=churn_model, explain=explain, indicators=indicators, language=language or cfg.language)
+    scored = frame.mapInPandas(body, schema)
 
     from pyspark.sql import functions as F
 

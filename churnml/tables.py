@@ -24,6 +24,7 @@ import ibis.expr.types as ir
 import pandas as pd
 
 from churnml.config import Config, load_config
+from churnml.messages import text
 
 __all__ = [
     "SCHEMA",
@@ -304,24 +305,32 @@ def contract_markdown() -> str:
 
 @dataclass(frozen=True)
 class Issue:
-    """One failed data check."""
+    """One failed data check.
+
+    ``detail`` names the catalog text (``validation.<detail>`` in
+    :mod:`churnml.messages`) that says what was expected, filled with
+    ``params``; the message is available in every catalog language.
+    """
 
     check: str
     table: str
     column: str
     count: int
     examples: tuple[str, ...]
-    expected: str
+    detail: str
     action: str
+    params: tuple[tuple[str, str], ...] = ()
 
-    def message(self) -> str:
+    def expected(self, language: str = "en") -> str:
+        return text(f"validation.{self.detail}", language, **dict(self.params))
+
+    def message(self, language: str = "en") -> str:
         if self.check == "missing_column":
-            what = f"table '{self.table}'" + (" is missing" if self.column == "*" else f" has no column '{self.column}'")
-            return f"{what}: {self.expected}"
-        shown = ", ".join(self.examples)
-        return (
-            f"table '{self.table}', column '{self.column}': {self.count} row(s) {self.expected} "
-            f"[{self.check}] e.g. {shown}"
+            key = "validation.table_missing" if self.column == "*" else "validation.column_missing"
+            return text(key, language, table=self.table, column=self.column, expected=self.expected(language))
+        return text(
+            "validation.issue", language, table=self.table, column=self.column, count=self.count,
+            expected=self.expected(language), check=self.check, examples=", ".join(self.examples),
         )
 
 
@@ -345,7 +354,7 @@ class ValidationReport:
     def to_frame(self) -> pd.DataFrame:
         cols = ["check", "table", "column", "count", "action", "expected", "examples"]
         return pd.DataFrame(
-            [[i.check, i.table, i.column, i.count, i.action, i.expected, list(i.examples)] for i in self.issues],
+            [[i.check, i.table, i.column, i.count, i.action, i.expected(), list(i.examples)] for i in self.issues],
             columns=cols,
         )
 
@@ -353,17 +362,13 @@ class ValidationReport:
 class DataValidationError(ValueError):
     """Raised when input tables break the contract; lists every problem found."""
 
-    def __init__(self, issues: list[Issue], hint: str = ""):
+    def __init__(self, issues: list[Issue], language: str = "en"):
         self.issues = issues
-        body = "\n".join(f"  - {i.message()}" for i in issues)
+        body = "\n".join(f"  - {i.message(language)}" for i in issues)
         checks = sorted({i.check for i in issues} - {"missing_column"})
-        tail = (
-            f"\nTo continue anyway, set {' / '.join(f'validation.{c}' for c in checks)} to 'warn' "
-            "or 'drop' in the config (every kept or dropped row is counted in the report)."
-            if checks
-            else ""
-        )
-        super().__init__(f"{len(issues)} data problem(s):\n{body}{tail}{hint}")
+        settings = " / ".join(f"validation.{c}" for c in checks)
+        tail = "\n" + text("validation.continue_hint", language, settings=settings) if checks else ""
+        super().__init__(f"{text('validation.header', language, count=len(issues))}\n{body}{tail}")
 
 
 # --------------------------------------------------------------------------
@@ -564,7 +569,7 @@ def from_directory(path: str | Path, config: Config | str | Path | dict | None =
     if "orders" not in raw:
         found = sorted(p.name for p in root.iterdir())[:10]
         source = _source_names(cfg)["orders"]
-        raise DataValidationError([_missing_orders(f"no {source}.parquet, {source}.csv or {source}/*.parquet in {root} (found: {found})")])
+        raise DataValidationError([_missing_orders("no_source", source=source, root=root, found=found)], cfg.language)
     return _canonicalize(con, raw, cfg)
 
 
@@ -583,7 +588,7 @@ def from_ibis(source: Any, config: Config | str | Path | dict | None = None) -> 
         _reject_unknown(tables, cfg)
         raw = {name: tables[src] for name, src in _source_names(cfg).items() if src in tables}
         if not raw:
-            raise DataValidationError([_missing_orders()])
+            raise DataValidationError([_missing_orders()], cfg.language)
         con = next(iter(raw.values()))._find_backend()
     else:
         con = source
@@ -592,8 +597,12 @@ def from_ibis(source: Any, config: Config | str | Path | dict | None = None) -> 
     return _canonicalize(con, raw, cfg)
 
 
-def _missing_orders(detail: str = "the 'orders' table is required and was not found") -> Issue:
-    return Issue("missing_column", "orders", "*", 1, (), detail, "error")
+def _missing_orders(detail: str = "orders_missing", **params: object) -> Issue:
+    return Issue("missing_column", "orders", "*", 1, (), detail, "error", _params(params))
+
+
+def _params(values: dict[str, object]) -> tuple[tuple[str, str], ...]:
+    return tuple((k, str(v)) for k, v in values.items())
 
 
 def _reject_unknown(frames: Mapping[str, Any], cfg: Config) -> None:
@@ -628,7 +637,7 @@ def _canonicalize(con: Any, raw: dict[str, ir.Table], cfg: Config) -> Tables:
     """Rename, cast and check every table; raise once with every error found."""
     report = ValidationReport()
     if "orders" not in raw:
-        raise DataValidationError([_missing_orders()])
+        raise DataValidationError([_missing_orders()], cfg.language)
 
     # 1. Required columns, all tables at once.
     missing: list[Issue] = []
@@ -638,22 +647,19 @@ def _canonicalize(con: Any, raw: dict[str, ir.Table], cfg: Config) -> Tables:
         mapping = cfg.tables[name].columns if name in cfg.tables else {}
         have = set(t.columns)
         rename = {canon: user for canon, user in mapping.items() if user in have}
-        present = f"columns present: {sorted(have)[:20]}"
+        present = sorted(have)[:20]
         for canon, user in mapping.items():
             if user not in have and canon in spec.required_columns:
-                expected = f"expected column {user!r} (mapped to {canon!r}); {present}"
-                missing.append(Issue("missing_column", name, canon, 1, (), expected, "error"))
+                params = _params({"user": user, "canon": canon, "present": present})
+                missing.append(Issue("missing_column", name, canon, 1, (), "mapped_column", "error", params))
         t = t.rename(rename) if rename else t
         for canon in spec.required_columns:
             if canon not in t.columns and canon not in mapping:
-                expected = (
-                    f"it is required ({spec.column(canon).dtype}); map yours with "
-                    f"tables.{name}.columns.{canon} in the config; {present}"
-                )
-                missing.append(Issue("missing_column", name, canon, 1, (), expected, "error"))
+                params = _params({"dtype": spec.column(canon).dtype, "table": name, "canon": canon, "present": present})
+                missing.append(Issue("missing_column", name, canon, 1, (), "required_column", "error", params))
         renamed[name] = t
     if missing:
-        raise DataValidationError(missing)
+        raise DataValidationError(missing, cfg.language)
 
     # 2. Cast to canonical types, counting values that do not parse.
     out: dict[str, ir.Table] = {}
@@ -662,9 +668,7 @@ def _canonicalize(con: Any, raw: dict[str, ir.Table], cfg: Config) -> Tables:
         values = cfg.tables[name].values if name in cfg.tables else {}
         out[name], issues, report.rows_in[name] = _cast_and_check(t, spec, values, cfg)
         if report.rows_in[name] == 0 and spec.required:
-            raise DataValidationError(
-                [Issue("null_value", name, "*", 0, (), "expected at least one row: the table is empty", "error")]
-            )
+            raise DataValidationError([Issue("null_value", name, "*", 0, (), "empty_table", "error")], cfg.language)
         report.issues.extend(issues)
 
     # 3. Rows that reference customers the customers table does not know.
@@ -684,7 +688,7 @@ def _canonicalize(con: Any, raw: dict[str, ir.Table], cfg: Config) -> Tables:
                         "customer_id",
                         n,
                         tuple(orphan.select("customer_id").distinct().limit(MAX_EXAMPLES).to_pandas().customer_id.map(repr)),
-                        "reference customers missing from table 'customers'",
+                        "unknown_customer",
                         action,
                     )
                 )
@@ -699,7 +703,7 @@ def _canonicalize(con: Any, raw: dict[str, ir.Table], cfg: Config) -> Tables:
         if issue.action != "error":
             logger.warning("%s -> %s", issue.message(), "rows dropped" if issue.action == "drop" else "kept")
     if report.errors:
-        raise DataValidationError(report.errors)
+        raise DataValidationError(report.errors, cfg.language)
     changed = {i.table for i in report.issues if i.action == "drop"} | set(report.derived)
     for name, t in out.items():  # count again only where rows were dropped or derived
         report.rows_out[name] = int(t.count().to_pyarrow().as_py()) if name in changed else report.rows_in[name]
@@ -758,22 +762,22 @@ def _cast_and_check(t: ir.Table, spec: TableSpec, values: dict[str, dict[str, st
             cast[col.name] = ibis.null(col.dtype)
     typed = t.select(**{name: cast[name] for name in spec.column_names}, **{f"__raw_{c.name}": t[c.name] for c in present})
 
-    checks: list[tuple[str, str, ir.BooleanColumn, str, str]] = []  # check, column, bad, expected, action
+    # check, column, bad rows, parameters of the check's catalog text, action
+    checks: list[tuple[str, str, ir.BooleanColumn, dict, str]] = []
     for col in present:
         raw, new = typed[f"__raw_{col.name}"], typed[col.name]
         if col.dtype != "string":
-            checks.append(("unparseable", col.name, raw.notnull() & new.isnull(), f"could not be read as {col.dtype}", actions.unparseable))
+            checks.append(("unparseable", col.name, raw.notnull() & new.isnull(), {"dtype": col.dtype}, actions.unparseable))
         if col.required:
-            checks.append(("null_value", col.name, raw.isnull(), "are null; expected a value", actions.null_value))
+            checks.append(("null_value", col.name, raw.isnull(), {}, actions.null_value))
         if col.non_negative:
-            checks.append(("negative_value", col.name, new < 0, "are negative; expected >= 0", actions.negative_value))
+            checks.append(("negative_value", col.name, new < 0, {}, actions.negative_value))
         if col.allowed:
-            checks.append(
-                ("unknown_value", col.name, new.notnull() & ~new.isin(list(col.allowed)), f"have values outside {list(col.allowed)} (map them with tables.{spec.name}.values)", actions.unknown_value)
-            )
+            outside = new.notnull() & ~new.isin(list(col.allowed))
+            checks.append(("unknown_value", col.name, outside, {"allowed": list(col.allowed), "table": spec.name}, actions.unknown_value))
     for earlier, later in spec.date_order:
         if earlier in t.columns and later in t.columns:
-            checks.append(("date_order", later, typed[later] < typed[earlier], f"are before {earlier}", actions.date_order))
+            checks.append(("date_order", later, typed[later] < typed[earlier], {"earlier": earlier}, actions.date_order))
 
     issues: list[Issue] = []
     # one scan counts the rows and every check's failures
@@ -781,7 +785,7 @@ def _cast_and_check(t: ir.Table, spec: TableSpec, values: dict[str, dict[str, st
         rows=typed.count(), **{f"c{i}": chk[2].fill_null(False).cast("int64").sum() for i, chk in enumerate(checks)}
     ).to_pandas().iloc[0]
     drop = None
-    for i, (check, column, bad, expected, action) in enumerate(checks):
+    for i, (check, column, bad, params, action) in enumerate(checks):
         n = int(counts[f"c{i}"] or 0)
         if not n:
             continue
@@ -789,7 +793,7 @@ def _cast_and_check(t: ir.Table, spec: TableSpec, values: dict[str, dict[str, st
         # show the value as the user wrote it, beside the row's key
         show = [f"__raw_{c}" if c == column else c for c in _key_columns(spec, column, list(t.columns))]
         examples = tuple(e.replace(f"__raw_{column}=", f"{column}=") for e in _examples(typed.filter(bad), show))
-        issues.append(Issue(check, spec.name, column, n, examples, expected, action))
+        issues.append(Issue(check, spec.name, column, n, examples, check, action, _params(params)))
         if action == "drop":
             drop = bad if drop is None else (drop | bad)
 
@@ -801,7 +805,7 @@ def _cast_and_check(t: ir.Table, spec: TableSpec, values: dict[str, dict[str, st
         if n_dupes:
             action = actions.duplicate_key
             ex = _examples(dupes, list(key))
-            issues.append(Issue("duplicate_key", spec.name, "+".join(key), n_dupes, ex, "share a primary key that must be unique", action))
+            issues.append(Issue("duplicate_key", spec.name, "+".join(key), n_dupes, ex, "duplicate_key", action))
             if action == "drop":
                 # keep the first row of each key, deterministically by all columns
                 order = [typed[c] for c in spec.column_names]

@@ -10,8 +10,9 @@ from typer.testing import CliRunner
 import churnml as cm
 from churnml.cli import app
 from churnml.datasets import RetentionProgramme, make_synthetic
-from churnml.kpis import CONTROL_ACTION, assign_control, interventions_from_warnings, kpis, realised_precision
+from churnml.kpis import assign_control, interventions_from_warnings, kpis, realised_precision
 from churnml.labels import churn_labels, make_training_frame
+from churnml.messages import text
 
 # 45 days of silence is churn; the label reads [D, D + 75 days)
 SHORT = {"labels": {"churn": {"kind": "inactivity", "days": 45, "within_days": 30}, "min_tenure_days": 30}}
@@ -135,8 +136,8 @@ def test_score_marks_the_control_group_and_its_action(sample, sample_model):
     scored = model.score(sample, "2025-06-01")
     warned = scored[scored.warning_level > 0]
     assert 0.3 < warned.control.mean() < 0.7 and not scored.control[scored.warning_level == 0].any()
-    assert (warned.action[warned.control] == CONTROL_ACTION).all()
-    assert (warned.action[~warned.control] != CONTROL_ACTION).all()
+    assert (warned.action[warned.control] == text("playbook.control")).all()
+    assert (warned.action[~warned.control] != text("playbook.control")).all()
     log = interventions_from_warnings(scored)
     assert len(log) == len(warned) and log.control.sum() == warned.control.sum() and log.handled_at.isna().all()
     assert not sample_model.score(sample, "2025-06-01").control.any()  # control_share 0 by default

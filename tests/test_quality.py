@@ -69,3 +69,10 @@ def test_cause_of_the_first_warning_before_the_churn_date(world, model):
     print(f"first-warning cause accuracy: {accuracy:.3f} over {len(first)} churners")
     assert len(first) > 150
     assert accuracy >= 0.72
+
+
+def test_churn_risk_per_horizon_is_calibrated_and_as_good_as_the_main_model(report):
+    horizons = report.horizons
+    assert list(horizons.index) == ["30d", "60d", "90d"]
+    assert (horizons.ece <= 0.03).all()
+    assert horizons.loc["90d", "auc_roc"] >= horizons.loc["90d", "main_auc_roc"] - 0.01

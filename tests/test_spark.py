@@ -7,6 +7,7 @@ Skips only when Java is missing; pyspark itself comes with the project's
 import shutil
 
 import ibis
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -61,13 +62,14 @@ def test_validation_errors_are_the_same_on_spark(spark, tmp_path):
 
 
 def test_warning_list_on_spark_equals_the_local_one(spark, sample, sample_model, tmp_path):
-    from churnml.spark import WARNING_FIELDS, score_spark, write_spark
+    from churnml.spark import score_spark, warning_fields, write_spark
 
     local = cm.score(sample, sample_model, "2025-06-01")
     on_spark = cm.tables.from_directory(SAMPLE_DIR, con=ibis.pyspark.connect(spark))
     written = write_spark(score_spark(on_spark, sample_model, "2025-06-01"), tmp_path / "warnings")
     remote = pd.read_parquet(written)
-    assert list(remote.columns) == [name for name, _ in WARNING_FIELDS] == list(local.columns)
+    assert list(remote.columns) == [name for name, _ in warning_fields(sample_model)] == list(local.columns)
+    assert "p_churn_90d" in local.columns  # the survival model's columns travel too
     assert len(remote) == len(local) == 2500 and remote.customer_id.is_unique
     # Spark wrote the list in the local list's order: level, value, risk
     assert remote.customer_id.tolist() == local.customer_id.tolist()
@@ -75,6 +77,10 @@ def test_warning_list_on_spark_equals_the_local_one(spark, sample, sample_model,
         assert remote[column].fillna("-").astype(str).tolist() == local[column].fillna("-").astype(str).tolist(), column
     pd.testing.assert_series_equal(remote.churn_probability, local.churn_probability, check_exact=False, rtol=1e-9, atol=1e-12)
     pd.testing.assert_series_equal(remote.health_score, local.health_score, check_exact=False, rtol=1e-9, atol=1e-9)
+    for column in ["p_churn_30d", "p_churn_60d", "p_churn_90d", "expected_active_months"]:
+        pd.testing.assert_series_equal(remote[column], local[column], check_exact=False, rtol=1e-9, atol=1e-12)
+    scored = local.status == "scored"
+    assert np.allclose(np.vstack(remote.survival_curve[scored]), np.vstack(local.survival_curve[scored]), rtol=1e-9, atol=1e-12)
     warned = local.warning_level > 0
     assert warned.sum() > 100
     assert [list(r) for r in remote.reasons[warned]] == local.reasons[warned].tolist()
