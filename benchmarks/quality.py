@@ -13,6 +13,7 @@ score). The default seed was first run after development was finished.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime as dt
 import logging
 import time
@@ -148,7 +149,8 @@ def _section(title: str, model: cm.ChurnModel, rep: evaluation.EvaluationReport,
         f"test {', '.join(str(d.date()) for d in split.test)}; calibration method: {model.fitted_.method}; "
         f"fit (indicators, labels, both models) {seconds:.0f} s.",
         "",
-        rep.to_markdown().replace("## ", "### "),
+        # the horizons table comes with its explanation from _horizons
+        dataclasses.replace(rep, horizons=pd.DataFrame()).to_markdown().replace("## ", "### "),
         f"LightGBM - scorecard AUC: **{auc['lightgbm'] - auc['scorecard']:+.3f}**.",
         "",
     ]
