@@ -54,7 +54,9 @@ def warning_columns(model, rows: pd.DataFrame) -> pd.DataFrame:
         raise MlflowException("customer_id must not be null", INVALID_PARAMETER_VALUE)
     rows = rows.assign(customer_id=rows.customer_id.astype(str))
     out = model.predict_frame(rows)
-    return out[[c for c in out.columns if c in OUTPUT_COLUMNS or c in SURVIVAL_COLUMNS or c.startswith("p_churn_")]]
+    at = OUTPUT_COLUMNS.index("warning_level") + 1  # the survival model's columns, when there is one, follow the level
+    survival = [c for c in out.columns if c.startswith("p_churn_") or c in SURVIVAL_COLUMNS]
+    return out[OUTPUT_COLUMNS[:at] + survival + OUTPUT_COLUMNS[at:]]
 
 
 class ChurnPyfunc(PythonModel):
