@@ -178,14 +178,10 @@ def churn_periods(
         flags = {k: j[f"next_{k}"].isnull() | (j[f"next_{k}"] >= j[f"last_{k}"] + gap) for k in ends}
         lag = churn.days
     elif isinstance(churn, Contractual):
-        c = tables["contracts"]
-        j = spine.left_join(c, "customer_id")
-
-        def active(days: int) -> ir.BooleanValue:
-            when = j.as_of + ibis.interval(days=days)
-            return (j.start_date < when) & (j.end_date.isnull() | (j.end_date >= when)) & (j.cancelled_at.isnull() | (j.cancelled_at >= when))
-
-        j = j.group_by(["customer_id", "as_of"]).aggregate(**{k: active(days).fill_null(False).cast("int64").max() for k, days in ends.items()})
+        j = spine.left_join(tables["contracts"], "customer_id")
+        j = j.group_by(["customer_id", "as_of"]).aggregate(
+            **{k: _active_at(j, j.as_of + ibis.interval(days=days)).fill_null(False).cast("int64").max() for k, days in ends.items()}
+        )
         flags = {k: j[k] == 0 for k in ends}
         lag = 0
     else:
@@ -334,16 +330,16 @@ def _drop(tables: Tables, spine: ir.Table, churn: Drop) -> ir.Table:
     return j.select("customer_id", "as_of", "until", "tenure_ok", status=status, churned=(after < churn.share * before).cast("int64"))
 
 
+def _active_at(j: ir.Table, when: ir.TimestampValue) -> ir.BooleanValue:
+    """Whether a contract row (joined to a snapshot) is active at ``when``: started, not ended, not cancelled."""
+    return (j.start_date < when) & (j.end_date.isnull() | (j.end_date >= when)) & (j.cancelled_at.isnull() | (j.cancelled_at >= when))
+
+
 def _contractual(tables: Tables, spine: ir.Table) -> ir.Table:
-    c = tables["contracts"]
-    j = spine.left_join(c, "customer_id")
-
-    def active_at(when: ir.TimestampValue) -> ir.BooleanValue:
-        return (j.start_date < when) & (j.end_date.isnull() | (j.end_date >= when)) & (j.cancelled_at.isnull() | (j.cancelled_at >= when))
-
+    j = spine.left_join(tables["contracts"], "customer_id")
     flags = j.group_by([j.customer_id, j.as_of, j.until, j.tenure_ok]).aggregate(
-        now=active_at(j.as_of).fill_null(False).cast("int64").max(),
-        later=active_at(j.until).fill_null(False).cast("int64").max(),
+        now=_active_at(j, j.as_of).fill_null(False).cast("int64").max(),
+        later=_active_at(j, j.until).fill_null(False).cast("int64").max(),
     )
     status = ibis.cases((flags.now == 0, "no_contract"), else_="eligible")
     return flags.select("customer_id", "as_of", "until", "tenure_ok", status=status, churned=(flags.later == 0).cast("int64"))

@@ -38,8 +38,6 @@ OUTPUT_COLUMNS = [
     "value_tier",
     "quadrant",
 ]
-# with a survival model, after warning_level: p_churn_<h>d per horizon, then these
-SURVIVAL_COLUMNS = ["survival_curve", "expected_active_months"]
 
 
 def warning_columns(model, rows: pd.DataFrame) -> pd.DataFrame:
@@ -55,8 +53,8 @@ def warning_columns(model, rows: pd.DataFrame) -> pd.DataFrame:
     rows = rows.assign(customer_id=rows.customer_id.astype(str))
     out = model.predict_frame(rows)
     at = OUTPUT_COLUMNS.index("warning_level") + 1  # the survival model's columns, when there is one, follow the level
-    survival = [c for c in out.columns if c.startswith("p_churn_") or c in SURVIVAL_COLUMNS]
-    return out[OUTPUT_COLUMNS[:at] + survival + OUTPUT_COLUMNS[at:]]
+    survival = getattr(model, "survival_", None)
+    return out[OUTPUT_COLUMNS[:at] + (survival.columns if survival is not None else []) + OUTPUT_COLUMNS[at:]]
 
 
 class ChurnPyfunc(PythonModel):

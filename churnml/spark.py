@@ -71,8 +71,7 @@ def warning_fields(model: ChurnModel) -> list[tuple[str, str]]:
     survival = getattr(model, "survival_", None)
     if survival is None:
         return WARNING_FIELDS
-    extra = [(f"p_churn_{h}d", "double") for h in survival.horizons_days]
-    extra += [("survival_curve", "array<double>"), ("expected_active_months", "double")]
+    extra = [(name, "array<double>" if name == "survival_curve" else "double") for name in survival.columns]
     at = [name for name, _ in WARNING_FIELDS].index("warning_level") + 1
     return WARNING_FIELDS[:at] + extra + WARNING_FIELDS[at:]
 

@@ -139,6 +139,11 @@ class SurvivalModel:
         )
         return cls(model, calibrator, settings.period_days, settings.periods, list(settings.horizons_days))
 
+    @property
+    def columns(self) -> list[str]:
+        """The columns :meth:`predict` returns, in order."""
+        return [f"p_churn_{h}d" for h in self.horizons_days] + ["survival_curve", "expected_active_months"]
+
     def hazards(self, X: pd.DataFrame) -> np.ndarray:
         """Calibrated hazard per row and period, shape (rows, periods)."""
         if not len(X):

@@ -16,7 +16,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 import churnml as cm
-from churnml.serving import OUTPUT_COLUMNS, SURVIVAL_COLUMNS, warning_columns
+from churnml.serving import OUTPUT_COLUMNS, warning_columns
 from churnml.tracking import TrackingError, data_fingerprint, flatten
 
 pytestmark = pytest.mark.slow
@@ -115,7 +115,7 @@ def test_pyfunc_takes_indicator_rows_with_missing_columns(run, sample_model):
     rows = sample_model.test_rows_.drop(columns=["as_of", "login_ratio", "csat_3m"])
     out = pyfunc.predict(rows)
     at = OUTPUT_COLUMNS.index("warning_level") + 1  # the survival model's columns follow the level
-    survival = ["p_churn_30d", "p_churn_60d", "p_churn_90d", *SURVIVAL_COLUMNS]
+    survival = ["p_churn_30d", "p_churn_60d", "p_churn_90d", "survival_curve", "expected_active_months"]
     assert list(out.columns) == OUTPUT_COLUMNS[:at] + survival + OUTPUT_COLUMNS[at:] and len(out) == len(rows)
     pd.testing.assert_frame_equal(out, warning_columns(sample_model, rows))
     assert pyfunc.metadata.signature is not None and pyfunc.metadata.get_input_schema().input_names()[0] == "customer_id"
