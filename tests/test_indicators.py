@@ -56,6 +56,22 @@ def test_order_lines_count_as_one_order(golden_panel):
         assert panel.loc["a", name] == pytest.approx(golden_panel.loc["a", name]), name
 
 
+
+def test_refunds_that_cancel_leave_exactly_zero():
+    # 0.1 + 0.2 - 0.3 is 5.6e-17 in floats in every order: a zero history must stay zero (NaN ratio, not 1e17)
+    orders = pd.DataFrame(
+        {
+            "order_id": ["o1", "o2", "o3", "o4"],
+            "customer_id": "r",
+            "order_date": pd.to_datetime(["2024-01-05", "2024-01-12", "2024-01-20", "2024-06-03"]),
+            "amount": [0.1, 0.2, -0.3, 10.0],
+        }
+    )
+    row = build_indicators({"orders": orders}, "2024-07-01").iloc[0]  # history: Jan to Mar (3 observed months), recent: Apr to Jun
+    assert row.amount_per_month_3m == pytest.approx(10.0 / 3)
+    assert pd.isna(row.amount_ratio)
+
+
 # ---- the registry
 
 
