@@ -15,6 +15,7 @@ import datetime as dt
 import os
 import platform
 import subprocess
+import time
 from importlib.metadata import version
 from pathlib import Path
 
@@ -321,6 +322,7 @@ def main() -> None:
         "--runs", type=int, default=1, help="runs per indicator case at 100k and of churnml's cause shares (median reported; 1M runs once)"
     )
     args = parser.parse_args()
+    started = time.perf_counter()
     scale = 10 if args.quick else 1
     command = (
         "python -m benchmarks" + (" --quick" if args.quick else "") + (f" --runs {args.runs}" if args.runs != 1 else "")
@@ -350,6 +352,8 @@ def main() -> None:
             continue
         section = SUITES[name](scale, args.runs) if name in ("indicators", "causes") else SUITES[name](scale)
         lines += [section[0], "", f"Measured by `{command}` on {dt.date.today()}.", *section[1:]]
+    minutes = (time.perf_counter() - started) / 60
+    lines.insert(5, f"The whole command took {minutes:.1f} minutes{' (only ' + ', '.join(args.only) + ')' if args.only else ''}.\n")
     tmp = target.with_suffix(".tmp")
     tmp.write_text("\n".join(lines))
     tmp.replace(target)
