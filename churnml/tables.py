@@ -731,10 +731,9 @@ def _canonicalize(con: Any, raw: dict[str, ir.Table], cfg: Config) -> Tables:
     return Tables(con, out, report)
 
 
-def _bucket(t: ir.Table, seed: int | None, buckets: int) -> ir.IntegerColumn:
-    """A customer's bucket in [0, buckets): a hash of customer_id (and seed), the same in every table."""
-    key = t.customer_id if seed is None else t.customer_id.concat(f"|{seed}")
-    return (key.hash() % buckets).abs()
+def _bucket(t: ir.Table, seed: int, buckets: int) -> ir.IntegerColumn:
+    """A customer's bucket in [0, buckets): a hash of customer_id and seed, the same in every table."""
+    return (t.customer_id.concat(f"|{seed}").hash() % buckets).abs()
 
 
 def _customers_from_orders(orders: ir.Table) -> ir.Table:
