@@ -282,6 +282,22 @@ def test_sample_customers_keeps_every_row_of_a_random_share(sample):
         sample.sample_customers(0)
 
 
+
+def test_customer_ranges_split_the_customers_into_equal_disjoint_parts(sample):
+    bounds = sample.customer_bounds(4)
+    assert len(bounds) == 3 and bounds == sorted(bounds)
+    edges = [None, *bounds, None]
+    parts = [sample.customer_range(low, high) for low, high in zip(edges, edges[1:])]
+    ids = [set(part.to_pandas("customers").customer_id) for part in parts]
+    assert [len(i) for i in ids] == [625] * 4  # 2,500 customers
+    assert set().union(*ids) == set(sample.to_pandas("customers").customer_id)
+    for name in ("orders", "tickets"):  # every row of a customer goes with it, and only there
+        assert sum(len(part.to_pandas(name)) for part in parts) == len(sample.to_pandas(name))
+        assert set(parts[1].to_pandas(name).customer_id) <= ids[1]
+    assert sample.customer_bounds(1) == []
+    with pytest.raises(ValueError, match="chunks"):
+        sample.customer_bounds(0)
+
 @pytest.mark.slow
 def test_a_model_trained_on_a_sample_records_the_sampling_in_mlflow(sample):
     from mlflow.tracking import MlflowClient
