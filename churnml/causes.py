@@ -291,8 +291,7 @@ def reason_text(row: pd.Series, indicator: str, earlier: float, peers: tuple[str
         context.append(text("reason_context.peers", language, who=who, value=_format(average, template, indicator, language)))
     if not context:
         return said
-    joined = text("reason_context.separator", language).join(context)
-    return f"{said}（{joined}）" if language == "zh" else f"{said} ({joined})"
+    return text("reason_context.with_context", language, reason=said, context=text("reason_context.separator", language).join(context))
 
 
 def explain(

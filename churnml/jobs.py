@@ -142,7 +142,7 @@ def for_people(frame: pd.DataFrame, language: str = "en") -> pd.DataFrame:
     out = frame.copy()
     for column, section in CODES.items():
         if column in out:
-            out[column] = out[column].map(lambda v, s=section: words.get(f"{s}.{str(v).lower()}", v) if _present(v) else v)
+            out[column] = out[column].map(lambda v, s=section: words.get(f"{s}.{str(v).lower()}", v) if pd.notna(v) else v)
     if "cause_shares" in out:
         out["cause_shares"] = out.cause_shares.map(
             lambda shares: separator.join(f"{words[f'cause.{c}']} {v:.0%}" for c, v in sorted(shares.items(), key=lambda kv: -kv[1]) if v > 0)
@@ -152,10 +152,6 @@ def for_people(frame: pd.DataFrame, language: str = "en") -> pd.DataFrame:
         if column in out:
             out[column] = out[column].map(lambda items: separator.join(items) if isinstance(items, list) else items)
     return out.rename(columns=lambda c: words.get(f"column.{c}", c))
-
-
-def _present(value) -> bool:
-    return value is not None and not (isinstance(value, float) and np.isnan(value))
 
 
 def write_atomic(frame: pd.DataFrame, stem: str | Path, language: str | None = None) -> list[Path]:

@@ -38,9 +38,9 @@ import numpy as np
 import pandas as pd
 
 from churnml.config import Config, KpiSettings, load_config
-from churnml.messages import text
 from churnml.indicators import month_starts
 from churnml.labels import churn_labels
+from churnml.messages import text
 from churnml.tables import Tables, load_tables
 
 __all__ = ["GROUPS", "assign_control", "interventions_from_warnings", "kpis", "mark_control", "realised_precision"]

@@ -148,7 +148,7 @@ class SurvivalModel:
         """Calibrated hazard per row and period, shape (rows, periods)."""
         if not len(X):
             return np.empty((0, self.periods))
-        rows = X.loc[X.index.repeat(self.periods)].reset_index(drop=True)
+        rows = X.iloc[np.repeat(np.arange(len(X)), self.periods)].reset_index(drop=True)
         rows[PERIOD] = np.tile(np.arange(1, self.periods + 1, dtype="float64"), len(X))
         raw = self.estimator.predict_proba(rows)[:, 1]
         return self.calibrator.predict(raw).reshape(len(X), self.periods)
