@@ -50,7 +50,7 @@ def indicators_subset(engine: str, world: str, out: str) -> dict:
 
     from benchmarks import peers
 
-    fn = {"churnml": peers.churnml_subset, "pandas": peers.pandas_subset, "polars": peers.polars_subset, "floor": peers.duckdb_floor}[engine]
+    fn = {"churnml": peers.churnml_subset, "pandas": peers.pandas_subset, "polars": peers.polars_subset, "floor": peers.duckdb_floor, "scan": peers.duckdb_scan}[engine]
     start = time.perf_counter()
     panel = fn(Path(world), peers.snapshot_dates())
     compute = time.perf_counter() - start

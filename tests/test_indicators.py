@@ -72,6 +72,17 @@ def test_refunds_that_cancel_leave_exactly_zero():
     assert pd.isna(row.amount_ratio)
 
 
+def test_active_days_count_each_calendar_day_once_from_the_1st_to_the_31st():
+    # history Apr 2023 - Mar 2024: active every day (366 days, Feb 2024 has 29);
+    # recent: all 30 days of April, May 1st and May 31st (twice, and once at 23:59), nothing in June
+    every_day = pd.date_range("2023-04-01", "2024-04-30 12:00", freq="D") + pd.Timedelta(hours=12)
+    may = pd.to_datetime(["2024-05-01 08:00:00", "2024-05-31 00:00:00", "2024-05-31 09:30:00", "2024-05-31 23:59:59"])
+    activity = pd.DataFrame({"customer_id": "d", "timestamp": every_day.append(may), "event_type": "login"})
+    orders = pd.DataFrame({"order_id": [1, 2], "customer_id": "d", "order_date": pd.to_datetime(["2023-04-02", "2024-06-03"]), "amount": 1.0})
+    row = build_indicators({"orders": orders, "activity": activity}, "2024-07-01").iloc[0]
+    assert row.active_days_ratio == pytest.approx(((30 + 2 + 0) / 3) / (366 / 12))
+
+
 # ---- the registry
 
 
