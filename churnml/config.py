@@ -116,7 +116,7 @@ class IndicatorSettings(_Strict):
     market_months: int = Field(3, ge=1, description="window for market events of the customer's industry")
     only: list[str] | None = Field(None, description="compute only these indicators (default: all whose tables are present)")
     chunk_customers: int = Field(
-        100_000, ge=1, description="build_indicators(path=...) computes this many customers at a time: memory stays bounded"
+        100_000, ge=1, description="build_indicators computes this many customers at a time (consecutive customer_id ranges): memory stays bounded"
     )
 
     @field_validator("only")

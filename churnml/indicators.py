@@ -31,13 +31,15 @@ The same Ibis expressions run on DuckDB (the default) and on Spark.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import ibis
 import ibis.expr.types as ir
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from tqdm.auto import tqdm
 
@@ -1097,12 +1099,16 @@ def build_indicators(
         ``indicators`` settings (windows, thresholds, ``only``).
     path : str or Path, optional
         Write the result as one Parquet file there (atomically) instead of
-        returning it: for panels larger than memory. The engine computes
-        ``indicators.chunk_customers`` customers at a time (consecutive
-        ranges of customer_id, so that files clustered by customer are read
-        once in all) and streams each range's rows, ordered by as_of and
+        returning it: for panels larger than memory. Each range of
+        customers' rows is streamed to the file, ordered by as_of and
         customer_id within the range, so memory stays bounded whatever the
         number of customers.
+
+    Notes
+    -----
+    The engine computes ``indicators.chunk_customers`` customers at a time:
+    consecutive ranges of customer_id, so that files clustered by customer
+    are read once in all, and the engine's memory is that of one range.
 
     Returns
     -------
@@ -1125,37 +1131,49 @@ def build_indicators(
     dates = month_starts(as_of, tables)
     if path is not None:
         return _write_in_chunks(tables, dates, cfg, Path(path))
-    result, selected = indicator_expr(tables, dates, cfg)
-    # sorted by the engine (in parallel); ibis' own pandas conversion is several times slower than Arrow's
-    frame = result.order_by(["as_of", "customer_id"]).to_pyarrow().to_pandas()
+    parts = [expr.to_pyarrow() for expr in _chunks(tables, dates, cfg)]
+    panel = pa.concat_tables(part.cast(parts[0].schema) for part in parts)
+    # each range is ordered by as_of and customer_id and the ranges follow customer_id: a stable sort by as_of orders all
+    panel = panel.take(pc.sort_indices(panel, [("as_of", "ascending")])) if len(parts) > 1 else panel
+    frame = panel.to_pandas()  # ibis' own pandas conversion is several times slower than Arrow's
     frame["as_of"] = frame["as_of"].astype("datetime64[us]")
-    for ind in selected:
-        frame[ind.name] = frame[ind.name].astype("str" if ind.kind == "categorical" else "float64")
-        if ind.kind == "categorical":
-            frame.loc[frame[ind.name].isin(["None", "nan"]), ind.name] = pd.NA
+    for name in frame.columns[2:]:
+        categorical = REGISTRY[name].kind == "categorical"
+        frame[name] = frame[name].astype("str" if categorical else "float64")
+        if categorical:
+            frame.loc[frame[name].isin(["None", "nan"]), name] = pd.NA
     return frame
+
+
+def _chunks(tables: Tables, dates: list[pd.Timestamp], config: Config) -> Iterator[ir.Table]:
+    """The panel, ``indicators.chunk_customers`` customers at a time: one expression per customer_id range, in order.
+
+    Each expression's rows are ordered by as_of and customer_id.
+    """
+    customers = int(tables["customers"].count().to_pyarrow().as_py())
+    chunks = max(1, -(-customers // config.indicators.chunk_customers))
+    bounds = [None, *tables.customer_bounds(chunks), None] if chunks > 1 else [None, None]
+    # every chunk must see the tables' first months of the whole data, not of its own customers
+    table_start = _table_starts(tables, [name for name in PANEL_TABLES if name in tables])
+    for low, high in tqdm(list(zip(bounds, bounds[1:])), desc="indicators", unit="chunk", disable=chunks == 1):
+        part = tables.customer_range(low, high) if chunks > 1 else tables
+        expr, _ = indicator_expr(part, dates, config, table_start)
+        yield expr.order_by(["as_of", "customer_id"])  # sorted by the engine, in parallel
+    logger.info("indicators for %d customers in %d chunk(s)", customers, chunks)
 
 
 def _write_in_chunks(tables: Tables, dates: list[pd.Timestamp], config: Config, target: Path) -> Path:
     """build_indicators(path=...): one customer chunk at a time, streamed into one Parquet file."""
-    customers = int(tables["customers"].count().to_pyarrow().as_py())
-    chunks = max(1, -(-customers // config.indicators.chunk_customers))
-    bounds = [None, *tables.customer_bounds(chunks), None]
-    # every chunk must see the tables' first months of the whole data, not of its own customers
-    table_start = _table_starts(tables, [name for name in PANEL_TABLES if name in tables])
     tmp = target.with_name(f".{target.name}.tmp")
     writer = None
     try:
-        for low, high in tqdm(list(zip(bounds, bounds[1:])), desc="indicators", unit="chunk", disable=chunks == 1):
-            part = tables.customer_range(low, high) if chunks > 1 else tables
-            expr, _ = indicator_expr(part, dates, config, table_start)
-            batches = expr.order_by(["as_of", "customer_id"]).to_pyarrow_batches()
-            for batch in batches:
+        for expr in _chunks(tables, dates, config):
+            for batch in expr.to_pyarrow_batches():
                 if writer is None:
                     writer = pq.ParquetWriter(tmp, batch.schema)
                 writer.write_batch(batch.cast(writer.schema) if batch.schema != writer.schema else batch)
         if writer is None:  # no rows at all: an empty file with the panel's columns
-            pq.write_table(indicator_expr(tables, dates, config, table_start)[0].limit(0).to_pyarrow(), tmp)
+            pq.write_table(indicator_expr(tables, dates, config)[0].limit(0).to_pyarrow(), tmp)
         else:
             writer.close()
         tmp.replace(target)
@@ -1164,7 +1182,7 @@ def _write_in_chunks(tables: Tables, dates: list[pd.Timestamp], config: Config, 
             writer.close()
         tmp.unlink(missing_ok=True)
         raise
-    logger.info("indicators for %d customers in %d chunk(s) written to %s", customers, chunks, target)
+    logger.info("indicators written to %s", target)
     return target
 
 

@@ -244,3 +244,11 @@ def test_writing_to_parquet_in_customer_chunks_gives_the_same_panel(sample, tmp_
     for column in ("industry", "segment", "region"):  # the same missing values, spelled the pandas way
         chunked[column] = chunked[column].astype("str").where(chunked[column].notna(), pd.NA)
     pd.testing.assert_frame_equal(chunked, in_memory, check_exact=False, rtol=1e-12)
+
+
+def test_customer_chunks_in_memory_give_the_same_panel_in_the_same_order(sample):
+    dates = list(pd.date_range("2025-01-01", periods=4, freq="MS"))
+    whole = cm.build_indicators(sample, dates)
+    chunked = cm.build_indicators(sample, dates, {"indicators": {"chunk_customers": 700}})
+    assert sample["customers"].count().to_pyarrow().as_py() > 2 * 700  # at least three chunks
+    pd.testing.assert_frame_equal(chunked, whole)
