@@ -37,9 +37,9 @@ from pathlib import Path
 
 import ibis
 import ibis.expr.types as ir
+import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from tqdm.auto import tqdm
 
@@ -1131,10 +1131,7 @@ def build_indicators(
     dates = month_starts(as_of, tables)
     if path is not None:
         return _write_in_chunks(tables, dates, cfg, Path(path))
-    parts = [expr.to_pyarrow() for expr in _chunks(tables, dates, cfg)]
-    panel = pa.concat_tables(part.cast(parts[0].schema) for part in parts)
-    # each range is ordered by as_of and customer_id and the ranges follow customer_id: a stable sort by as_of orders all
-    panel = panel.take(pc.sort_indices(panel, [("as_of", "ascending")])) if len(parts) > 1 else panel
+    panel = _in_as_of_order([expr.to_pyarrow() for expr in _chunks(tables, dates, cfg)], dates)
     frame = panel.to_pandas()  # ibis' own pandas conversion is several times slower than Arrow's
     frame["as_of"] = frame["as_of"].astype("datetime64[us]")
     for name in frame.columns[2:]:
@@ -1143,6 +1140,23 @@ def build_indicators(
         if categorical:
             frame.loc[frame[name].isin(["None", "nan"]), name] = pd.NA
     return frame
+
+
+def _in_as_of_order(parts: list[pa.Table], dates: list[pd.Timestamp]) -> pa.Table:
+    """One table ordered by as_of and customer_id from customer ranges in order, each ordered so.
+
+    Every range's rows of one as_of, range after range, then the next as_of:
+    slices, not a sort.
+    """
+    if len(parts) == 1:
+        return parts[0]
+    bounds = []
+    for part in parts:
+        stamps = part.column("as_of").to_numpy()
+        bounds.append(np.append(np.searchsorted(stamps, np.array(dates, dtype=stamps.dtype)), len(stamps)))
+    schema = parts[0].schema
+    pieces = [part.slice(b[i], b[i + 1] - b[i]).cast(schema) for i in range(len(dates)) for part, b in zip(parts, bounds, strict=True)]
+    return pa.concat_tables(pieces)
 
 
 def _chunks(tables: Tables, dates: list[pd.Timestamp], config: Config) -> Iterator[ir.Table]:
@@ -1299,12 +1313,12 @@ def _measure_type(measure: str) -> str:
 
 def _table_starts(tables: Tables, names: Iterable[str]) -> dict[str, int]:
     """First month with data per table (history before it is unobserved, not zero)."""
-    starts = {}
-    for name in sorted(set(names) | ({"market_events"} & set(tables))):
-        first = tables[name][TIME_COLUMN[name]].min().to_pyarrow().as_py()
-        if first is not None:
-            starts[name] = _m(pd.Timestamp(first))
-    return starts
+    firsts = [
+        tables[name].aggregate(table=ibis.literal(name), first=tables[name][TIME_COLUMN[name]].min().cast("timestamp"))
+        for name in sorted(set(names) | ({"market_events"} & set(tables)))
+    ]
+    found = ibis.union(*firsts).to_pyarrow().to_pylist() if firsts else []  # one query for every table
+    return {row["table"]: _m(pd.Timestamp(row["first"])) for row in found if row["first"] is not None}
 
 
 def _select(tables: Tables, s: IndicatorSettings, table_start: dict[str, int]) -> list[Indicator]:
