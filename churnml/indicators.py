@@ -1166,12 +1166,11 @@ def _chunks(tables: Tables, dates: list[pd.Timestamp], config: Config) -> Iterat
     """
     customers = int(tables["customers"].count().to_pyarrow().as_py())
     chunks = max(1, -(-customers // config.indicators.chunk_customers))
-    bounds = [None, *tables.customer_bounds(chunks), None] if chunks > 1 else [None, None]
+    bounds = [None, *tables.customer_bounds(chunks), None]
     # every chunk must see the tables' first months of the whole data, not of its own customers
-    table_start = _table_starts(tables, [name for name in PANEL_TABLES if name in tables])
+    table_start = _table_starts(tables)
     for low, high in tqdm(list(zip(bounds, bounds[1:])), desc="indicators", unit="chunk", disable=chunks == 1):
-        part = tables.customer_range(low, high) if chunks > 1 else tables
-        expr, _ = indicator_expr(part, dates, config, table_start)
+        expr, _ = indicator_expr(tables.customer_range(low, high), dates, config, table_start)
         yield expr.order_by(["as_of", "customer_id"])  # sorted by the engine, in parallel
     logger.info("indicators for %d customers in %d chunk(s)", customers, chunks)
 
@@ -1211,10 +1210,9 @@ def indicator_expr(
     (first month with data per table) defaults to the tables' own.
     """
     s = config.indicators
-    present = [name for name in PANEL_TABLES if name in tables]
-    table_start = _table_starts(tables, present) if table_start is None else table_start
-    for name in present:
-        if name not in table_start:
+    table_start = _table_starts(tables) if table_start is None else table_start
+    for name in PANEL_TABLES:
+        if name in tables and name not in table_start:
             logger.info("table '%s' is empty: its indicators are skipped", name)
     selected = _select(tables, s, table_start)
 
@@ -1311,11 +1309,12 @@ def _measure_type(measure: str) -> str:
     return EXACT if measure in EXACT_SUMS else "float64"
 
 
-def _table_starts(tables: Tables, names: Iterable[str]) -> dict[str, int]:
-    """First month with data per table (history before it is unobserved, not zero)."""
+def _table_starts(tables: Tables) -> dict[str, int]:
+    """First month with data per present panel or market table (history before it is unobserved, not zero)."""
     firsts = [
         tables[name].aggregate(table=ibis.literal(name), first=tables[name][TIME_COLUMN[name]].min().cast("timestamp"))
-        for name in sorted(set(names) | ({"market_events"} & set(tables)))
+        for name in (*PANEL_TABLES, "market_events")
+        if name in tables
     ]
     found = ibis.union(*firsts).to_pyarrow().to_pylist() if firsts else []  # one query for every table
     return {row["table"]: _m(pd.Timestamp(row["first"])) for row in found if row["first"] is not None}

@@ -429,6 +429,8 @@ class Tables(Mapping[str, ir.Table]):
         """The ``chunks - 1`` customer ids that split the customers, in sorted order, into groups of equal size."""
         if chunks < 1:
             raise ValueError(f"chunks must be at least 1, got {chunks}")
+        if chunks == 1:  # one group needs no bound, and no sort of the ids
+            return []
         ids = self._tables["customers"].select("customer_id").order_by("customer_id").to_pyarrow().column(0)
         return sorted({ids[len(ids) * i // chunks].as_py() for i in range(1, chunks)} if len(ids) else set())
 
@@ -436,8 +438,11 @@ class Tables(Mapping[str, ir.Table]):
         """The customers with ``low <= customer_id < high`` (None: unbounded), with all their rows.
 
         A range rather than a hash: where files are clustered by customer,
-        the engine reads only the row groups of the range.
+        the engine reads only the row groups of the range. With both bounds
+        None, the tables themselves.
         """
+        if low is None and high is None:
+            return self
 
         def keep(t: ir.Table) -> ir.BooleanValue:
             inside = ibis.literal(True)

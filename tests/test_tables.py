@@ -294,7 +294,7 @@ def test_customer_ranges_split_the_customers_into_equal_disjoint_parts(sample):
     for name in ("orders", "tickets"):  # every row of a customer goes with it, and only there
         assert sum(len(part.to_pandas(name)) for part in parts) == len(sample.to_pandas(name))
         assert set(parts[1].to_pandas(name).customer_id) <= ids[1]
-    assert sample.customer_bounds(1) == []
+    assert sample.customer_bounds(1) == [] and sample.customer_range(None, None) is sample
     with pytest.raises(ValueError, match="chunks"):
         sample.customer_bounds(0)
 
