@@ -276,7 +276,7 @@ def engines(scale: int) -> list[str]:
         f"The default model trained on the {train_world:,}-customer world scores every customer of the {sizes[0]:,}-customer world",
         "from its raw Parquet tables and writes the warning list (indicators as of the month after the",
         "data and 3 months earlier, statuses, TreeSHAP causes and reasons for the warned customers).",
-        "DuckDB: `churnml.score` + `write_atomic` in one process. Spark: `churnml.spark.score_spark` +",
+        "DuckDB: `churnml.score` + `churnml.write_outputs` in one process. Spark: `churnml.ops.spark.score_spark` +",
         "`write_spark` in local mode (`local[2]`, 8 GB driver); session start-up is shown apart.",
         "",
         "| customers | engine | wall (s) | customers/s | start-up (s) | peak RSS of the Python process (GiB) | vs DuckDB | same list |",

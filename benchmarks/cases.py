@@ -96,7 +96,7 @@ def indicators_full(world: str, out: str, memory_limit: str) -> dict:
     con = ibis.duckdb.connect(memory_limit=memory_limit)
     con.raw_sql("SET TimeZone = 'UTC'")
     start = time.perf_counter()
-    tables = cm.tables.from_directory(world, con=con)
+    tables = cm.from_directory(world, con=con)
     cm.build_indicators(tables, peers.snapshot_dates(), path=out)
     compute = time.perf_counter() - start
     raw_rows = sum(tables.report.rows_in.values())
@@ -114,17 +114,18 @@ def explain_causes(world: str, runs: str) -> dict:
     import shap
 
     import churnml as cm
-    from churnml.causes import FastTreeShap, cause_shares
-    from churnml.indicators import latest_month_start
+    from churnml.models.treeshap import FastTreeShap
+    from churnml.scoring.causes import cause_shares
+    from churnml.data.calendar import latest_month_start
 
-    tables = cm.tables.from_directory(world)
+    tables = cm.from_directory(world)
     start = time.perf_counter()
     model = cm.ChurnModel({"survival": {"enabled": False}}).fit(tables)
     fit_s = time.perf_counter() - start
     rows = cm.build_indicators(tables, latest_month_start(tables))
     X = model.schema_.transform(rows)
     booster = model.fitted_.estimator.booster_
-    causes = model.config.causes.indicator_causes
+    causes = model.config_.causes.indicator_causes
     names = booster.feature_name()
 
     def shares(phi: np.ndarray) -> pd.DataFrame:  # the same grouping for both, as ChurnModel.predict_frame does it
@@ -162,13 +163,13 @@ def serving_latency(customers: str, repeats: str) -> dict:
     import urllib.request
 
     import churnml as cm
-    from churnml.serving import warning_columns
+    from churnml.ops.serving import warning_columns
 
     tmp = Path(tempfile.mkdtemp())
     os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{tmp / 'mlflow.db'}"
     world, _ = cm.datasets.make_synthetic(int(customers), months=24, seed=11)
     model = cm.ChurnModel().fit(world)
-    rows = cm.build_indicators(world, model.split_.test[0])[["customer_id", *model.schema_.columns]]
+    rows = cm.build_indicators(world, model.holdout_.split.test[0])[["customer_id", *model.schema_.columns]]
     rng = np.random.default_rng(0)
     n = int(repeats)
 
@@ -230,7 +231,7 @@ def train_model(world: str, save: str = "", fraction: str = "1") -> dict:
     from churnml.labels import labelled_dates
 
     config = {"tracking": {"enabled": False}}
-    tables = cm.tables.from_directory(world)
+    tables = cm.from_directory(world)
     if float(fraction) < 1:
         tables = tables.sample_customers(float(fraction), seed=0)
     start = time.perf_counter()
@@ -275,20 +276,18 @@ def score_world(engine: str, world: str, model_dir: str, out: str) -> dict:
     startup_s = 0.0
     if engine == "duckdb":
         start = time.perf_counter()
-        from churnml.jobs import write_atomic
-
-        warnings = cm.score(cm.tables.from_directory(world), model)
-        write_atomic(warnings, Path(out))
+        warnings = cm.score(cm.from_directory(world), model)
+        cm.write_outputs(warnings, Path(out))
     else:
         import ibis
 
-        from churnml.spark import score_spark, write_spark
+        from churnml.ops.spark import score_spark, write_spark
 
         start = time.perf_counter()
         spark = _spark()
         startup_s = time.perf_counter() - start
         start = time.perf_counter()
-        tables = cm.tables.from_directory(world, con=ibis.pyspark.connect(spark))
+        tables = cm.from_directory(world, con=ibis.pyspark.connect(spark))
         write_spark(score_spark(tables, model), out)
     compute_s = time.perf_counter() - start
     written = pd.read_parquet(out if engine == "spark" else f"{out}.parquet", columns=["customer_id", "warning_level"])

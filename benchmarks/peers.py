@@ -389,7 +389,7 @@ def churnml_subset(world: Path, dates: list[pd.Timestamp], seconds: dict | None 
     import churnml as cm
 
     start = time.perf_counter()
-    tables = cm.tables.from_directory(world)
+    tables = cm.from_directory(world)
     if seconds is not None:
         seconds["validation"] = time.perf_counter() - start
     return cm.build_indicators(tables, dates, {"indicators": {"only": SUBSET}})

@@ -49,7 +49,7 @@ def _confusion(planted: pd.Series, primary: pd.Series) -> str:
 def _attribution(model: cm.ChurnModel, world, truth: pd.DataFrame) -> tuple[list[str], dict[str, float]]:
     """Primary cause vs planted cause for warned churners: on the test slice, and for warnings before the churn date."""
     truth = truth.set_index("customer_id")
-    test = cm.make_training_frame(world, list(model.split_.test))
+    test = cm.make_training_frame(world, list(model.holdout_.split.test))
     scored = model.predict_frame(test, explain="all")
     scored["planted"] = scored.customer_id.map(truth.cause)
     scored["churned"] = test.churned.to_numpy()
@@ -58,7 +58,7 @@ def _attribution(model: cm.ChurnModel, world, truth: pd.DataFrame) -> tuple[list
     accuracy = (churners.primary_cause == churners.planted).mean()
 
     # early warnings: every month from the test date on, warned before the planted churn date (first warning each)
-    dates = list(pd.date_range(model.split_.test[0], periods=9, freq="MS"))
+    dates = list(pd.date_range(model.holdout_.split.test[0], periods=9, freq="MS"))
     panel = cm.build_indicators(world, dates)
     panel = panel[panel.customer_id.map(truth.churn_date) >= panel.as_of]
     panel = panel[panel.customer_id.map(truth.cause).isin(CAUSES)]
@@ -169,7 +169,7 @@ def main() -> None:
     attribution, accuracy = _attribution(full[0], world, truth)
     orders, orders_world, _ = _world(args.customers, args.seed, ("customers", "orders"))
     test = orders[1].predictions
-    frame = cm.make_training_frame(orders_world, list(orders[0].split_.test))
+    frame = cm.make_training_frame(orders_world, list(orders[0].holdout_.split.test))
     recency_auc = roc_auc_score(frame.churned, frame.days_since_last_activity.fillna(frame.days_since_last_activity.max()))
     assert len(frame) == len(test), "recency baseline must score the same test rows"
 
@@ -178,7 +178,7 @@ def main() -> None:
     h90 = full[1].horizons.loc["90d"]
     scored = full[0].score(world)
     scored = scored[scored.status == "scored"]
-    horizon_columns = [f"p_churn_{h}d" for h in full[0].config.survival.horizons_days]
+    horizon_columns = [f"p_churn_{h}d" for h in full[0].config_.survival.horizons_days]
     monotone = bool((np.diff(scored[horizon_columns].to_numpy(), axis=1) >= 0).all() and (np.diff(np.vstack(scored.survival_curve), axis=1) <= 0).all())
     checks = {
         f"LightGBM AUC >= {FLOORS['auc_roc']}": m.loc["auc_roc", "lightgbm"] >= FLOORS["auc_roc"],

@@ -18,10 +18,10 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from churnml import __version__
+from churnml._version import __version__
 from churnml.config import ConfigError, load_config
-from churnml.indicators import build_indicators
-from churnml.tables import DataValidationError, load_tables
+from churnml.data.tables import load_tables
+from churnml.data.validation import DataValidationError
 
 app = typer.Typer(
     help="churnml: customer-churn early warning.",
@@ -90,8 +90,8 @@ def demo(
     """Run the main job end to end on the bundled sample: train both models, evaluate, score."""
     from churnml.datasets import load_sample
     from churnml.evaluation import report
-    from churnml.jobs import for_people
-    from churnml.models import ChurnModel
+    from churnml.model import ChurnModel
+    from churnml.output import for_people
 
     cfg = load_config(config)
     console.print(f"churnml {__version__}: loading and validating the bundled sample")
@@ -100,7 +100,7 @@ def demo(
 
     with console.status("building indicators and labels, training the rule scorecard and LightGBM", spinner="dots"):
         model = ChurnModel(cfg).fit(tables)
-    split = model.split_
+    split = model.holdout_.split
     console.print(
         f"trained on {len(split.train)} monthly snapshots ({split.train[0].date()} to {split.train[-1].date()}), "
         f"calibrated ({model.fitted_.method}) on {', '.join(str(d.date()) for d in split.calibration)}, "
@@ -127,7 +127,7 @@ def demo(
     console.print(view)
     console.print(f"model: {out / 'model'}   report and plots: {out / 'report'}")
     if getattr(model, "run_id_", None):
-        from churnml.tracking import tracking_uri
+        from churnml.ops.registry import tracking_uri
 
         uri = tracking_uri(cfg.tracking)
         console.print(f"MLflow run {model.run_id_} in {uri}" + (f"; browse it with: mlflow ui --backend-store-uri {uri}" if uri.startswith("sqlite") else ""))
@@ -146,7 +146,7 @@ def train(
 ) -> None:
     """Train the configured model on a time-ordered split, log and register it in MLflow."""
     from churnml.evaluation import report
-    from churnml.models import ChurnModel
+    from churnml.model import ChurnModel
 
     cfg = load_config(config)
     tables = load_tables(path, cfg)
@@ -166,7 +166,7 @@ def retrain(
     as_of: Annotated[str | None, typer.Option("--as-of", help="The run's month start (default: after the last order).")] = None,
 ) -> None:
     """The scheduled job: train a challenger, promote it if good enough, write the warning list."""
-    from churnml.jobs import retrain as run_retrain
+    from churnml.ops.retrain import retrain as run_retrain
 
     cfg = load_config(config)
     source = tables or cfg.retrain.tables
@@ -188,12 +188,12 @@ def score(
     language: Annotated[str | None, typer.Option(help="en or zh: reasons, actions and the CSV (default: the model's config).")] = None,
 ) -> None:
     """Score every customer with a trained model and write the warning list."""
-    from churnml.jobs import score as run_score
-    from churnml.jobs import write_atomic
+    from churnml.ops.serving import score as run_score
+    from churnml.output import write_outputs
 
     with console.status("scoring", spinner="dots"):
         warnings = run_score(path, model, as_of, explain=explain, config=config, language=language)
-    written = write_atomic(warnings, out)
+    written = write_outputs(warnings, out)
     console.print(f"{(warnings.warning_level > 0).sum():,} of {len(warnings):,} customers warned; wrote {', '.join(map(str, written))}")
 
 
@@ -204,11 +204,11 @@ def report(
 ) -> None:
     """Write a trained model's out-of-time evaluation report (Markdown and PNG plots)."""
     from churnml.evaluation import report as evaluation_report
-    from churnml.tracking import load_model
+    from churnml.ops.registry import load_model
 
     churn_model = load_model(model)
     rep = evaluation_report(churn_model)
-    rep.save(out, churn_model.config.language)
+    rep.save(out, churn_model.config_.language)
     console.print(_frame_table("Out-of-time test slice", rep.metrics.loc[["rows", "auc_roc", "pr_auc", "brier", "ece"]]))
     console.print(f"wrote {out}")
 
@@ -221,8 +221,8 @@ def kpis(
     out: Annotated[Path | None, typer.Option(help="Also write STEM.parquet and STEM.csv atomically.")] = None,
 ) -> None:
     """Measure the retention programme: warning precision, timeliness, win-back and return rates, control group."""
-    from churnml.jobs import write_atomic
     from churnml.kpis import kpis as compute_kpis
+    from churnml.output import write_outputs
 
     groups = [b.strip() for b in by.split(",") if b.strip()]
     cfg = load_config(config)
@@ -232,7 +232,7 @@ def kpis(
     label = pd.Index(table[keys].astype(str).agg(" / ".join, axis=1), name=" / ".join(keys))
     console.print(_frame_table("Retention KPIs", table[shown].set_axis(label), digits=2))
     if out is not None:
-        console.print(f"wrote {', '.join(map(str, write_atomic(table, out, cfg.language)))}")
+        console.print(f"wrote {', '.join(map(str, write_outputs(table, out, cfg.language)))}")
 
 
 @app.command()
@@ -253,6 +253,8 @@ def indicators(
     config: Annotated[Path | None, typer.Option(help="YAML configuration.")] = None,
 ) -> None:
     """Build point-in-time indicators for one or more as_of dates and write them as Parquet."""
+    from churnml.indicators.build import build_indicators
+
     cfg = load_config(config)
     tables = load_tables(path, cfg)
     with console.status(f"building indicators for {len(as_of)} snapshot(s)", spinner="dots"):

@@ -14,6 +14,9 @@ from typing import Annotated, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from churnml.constants import CAUSES
+from churnml.data.schema import SCHEMA
+from churnml.indicators import REGISTRY
 from churnml.messages import Language
 
 __all__ = [
@@ -124,8 +127,6 @@ class IndicatorSettings(_Strict):
     def _known_indicators(cls, value: list[str] | None) -> list[str] | None:
         if value is None:
             return value
-        from churnml.indicators import REGISTRY  # local: indicators imports config
-
         unknown = sorted(set(value) - set(REGISTRY))
         if unknown:
             raise ValueError(f"unknown indicator(s) {unknown}; see churnml.list_indicators()")
@@ -217,8 +218,6 @@ class Rule(_Strict):
     @field_validator("indicator")
     @classmethod
     def _known_indicator(cls, value: str) -> str:
-        from churnml.indicators import REGISTRY  # local: indicators imports config
-
         if value not in REGISTRY or REGISTRY[value].kind != "numeric":
             raise ValueError(f"unknown numeric indicator {value!r}; see churnml.list_indicators()")
         return value
@@ -378,13 +377,12 @@ class ModelSettings(_Strict):
     lightgbm: LightGBMSettings = Field(default_factory=LightGBMSettings)
 
 
-CauseName = Literal["price", "service", "needs_change", "none"]
+Cause = Literal[CAUSES]
+CauseName = Literal[(*CAUSES, "none")]
 Department = Literal["sales", "customer_service", "product", "finance"]
 
 
 def _registry_causes() -> dict[str, str]:
-    from churnml.indicators import REGISTRY  # local: indicators imports config
-
     return {name: ind.cause or "none" for name, ind in REGISTRY.items()}
 
 
@@ -417,7 +415,7 @@ class CauseSettings(_Strict):
     """
 
     indicator_causes: dict[str, CauseName] = Field(default_factory=_registry_causes)
-    playbook: dict[Literal["price", "service", "needs_change"], Playbook] = Field(default_factory=_default_playbook)
+    playbook: dict[Cause, Playbook] = Field(default_factory=_default_playbook)
     high_value_action: str | None = Field(
         None,
         description="added to the action of high-value customers, whatever the cause (empty: the catalog's playbook.high_value)",
@@ -440,8 +438,6 @@ class CauseSettings(_Strict):
     @field_validator("indicator_causes")
     @classmethod
     def _complete_map(cls, value: dict[str, str]) -> dict[str, str]:
-        from churnml.indicators import REGISTRY
-
         unknown = sorted(set(value) - set(REGISTRY))
         unmapped = sorted(set(REGISTRY) - set(value))
         problems = []
@@ -456,8 +452,6 @@ class CauseSettings(_Strict):
     @field_validator("owner_by_indicator")
     @classmethod
     def _known_owner_indicators(cls, value: dict[str, str]) -> dict[str, str]:
-        from churnml.indicators import REGISTRY
-
         unknown = sorted(set(value) - set(REGISTRY))
         if unknown:
             raise ValueError(f"unknown indicator(s) {unknown}; see churnml.list_indicators()")
@@ -473,7 +467,7 @@ class CauseSettings(_Strict):
     @field_validator("playbook")
     @classmethod
     def _every_cause(cls, value: dict[str, Playbook]) -> dict[str, Playbook]:
-        missing = sorted({"price", "service", "needs_change"} - set(value))
+        missing = sorted(set(CAUSES) - set(value))
         if missing:
             raise ValueError(f"the playbook needs an entry for every cause; missing {missing}")
         return value
@@ -576,8 +570,6 @@ class Config(_Strict):
     @field_validator("tables")
     @classmethod
     def _known_tables_and_columns(cls, value: dict[str, TableSource]) -> dict[str, TableSource]:
-        from churnml.tables import SCHEMA  # local: tables imports config
-
         problems = []
         for name, source in value.items():
             if name not in SCHEMA:

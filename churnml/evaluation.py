@@ -1,7 +1,7 @@
-"""Evaluation on the out-of-time test slice: metrics, warning levels, calibration, plots.
+"""Evaluation on the out-of-time test slice: metrics, warning levels, calibration, drift, plots.
 
-``report(model)`` reads the test slice a fitted :class:`~churnml.models.ChurnModel`
-kept aside; ``report(model, tables, as_of=[...])`` scores and labels fresh
+``report(model)`` reads the test slice a fitted :class:`~churnml.ChurnModel`
+kept aside (``model.holdout_``); ``report(model, tables, as_of=[...])`` scores and labels fresh
 snapshots instead. Both compare the configured model with the rule scorecard
 on the same rows.
 
@@ -10,14 +10,13 @@ expected calibration error (ECE, 10 equal-count bins: with churn rates of a
 few percent, equal-width bins would put nearly every customer in the first
 bin), and lift, precision and recall among the riskiest 10% and 20%. Per
 warning level: customers, churners, precision (the documents' warning
-accuracy) and recall.
+accuracy) and recall. :func:`population_stability` measures how far the
+population scored today has drifted from the one the model learned from.
 """
 
 from __future__ import annotations
 
 import logging
-import os
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,11 +24,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from sklearn.metrics import average_precision_score, brier_score_loss, log_loss, roc_auc_score
+from sklearn.utils.validation import check_is_fitted
 
-from churnml.health import LEVELS, level_precision
+from churnml.constants import LEVELS
+from churnml.files import atomic_path
 from churnml.messages import text
+from churnml.scoring.health import level_precision
 
-__all__ = ["EvaluationReport", "expected_calibration_error", "report", "score_metrics", "top_share_metrics"]
+__all__ = ["EvaluationReport", "expected_calibration_error", "population_stability", "report", "score_metrics", "top_share_metrics"]
 
 logger = logging.getLogger(__name__)
 
@@ -133,9 +135,11 @@ class EvaluationReport:
         """Write ``report.md`` (in ``language``) and one PNG per figure into ``directory`` (each file atomically)."""
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
-        _atomic_write(directory / "report.md", lambda f: f.write(self.to_markdown(language).encode()))
+        with atomic_path(directory / "report.md") as tmp:
+            tmp.write_text(self.to_markdown(language), encoding="utf-8")
         for name, fig in self.figures().items():
-            _atomic_write(directory / f"{name}.png", lambda f, fig=fig: fig.savefig(f, format="png", dpi=110, bbox_inches="tight"))
+            with atomic_path(directory / f"{name}.png") as tmp:
+                fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
         return directory
 
     def _repr_html_(self) -> str:
@@ -145,17 +149,6 @@ class EvaluationReport:
             + f"<h4>{text('report.levels')}</h4>" + self.levels.round(4).to_html()
             + (f"<h4>{text('report.horizons')}</h4>" + self.horizons.round(4).to_html() if not self.horizons.empty else "")
         )
-
-
-def _atomic_write(path: Path, write) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def report(model, tables=None, as_of: Sequence[str | pd.Timestamp] | None = None) -> EvaluationReport:
@@ -173,11 +166,10 @@ def report(model, tables=None, as_of: Sequence[str | pd.Timestamp] | None = None
     -------
     EvaluationReport
     """
-    if not model.is_fitted:
-        raise ValueError("report() needs a fitted ChurnModel; call fit() first")
+    check_is_fitted(model, "holdout_", msg="report() needs a %(name)s fitted on labelled snapshots; call fit(tables) first")
     if (tables is None) != (as_of is None):
         raise ValueError("give both tables and as_of to evaluate on fresh snapshots, or neither for the test slice")
-    predictions = model.test_predictions_ if tables is None else model.evaluate_snapshots(tables, as_of)
+    predictions = model.holdout_.predictions if tables is None else model.evaluate_snapshots(tables, as_of)
     return from_predictions(predictions)
 
 
@@ -278,3 +270,27 @@ def _figures(rep: EvaluationReport) -> dict[str, object]:
         f.tight_layout()
         plt.close(f)
     return figs
+
+
+def population_stability(expected: pd.Series, actual: pd.Series, bins: int = 10) -> float:
+    """Population stability index of one indicator: training (expected) vs current (actual) population.
+
+    Deciles of the training values; missing values are a bin of their own;
+    empty bins get 0.5 / n. Below 0.1 is stable, above 0.25 a real shift.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> population_stability(pd.Series(rng.normal(size=5000)), pd.Series(rng.normal(size=5000))) < 0.02
+    True
+    """
+    e, a = pd.to_numeric(expected, errors="coerce"), pd.to_numeric(actual, errors="coerce")
+    edges = np.unique(np.nanquantile(e, np.linspace(0, 1, bins + 1)[1:-1])) if e.notna().any() else np.array([])
+
+    def shares(x: pd.Series) -> np.ndarray:
+        codes = np.where(x.isna(), len(edges) + 1, np.searchsorted(edges, x.to_numpy(), side="right"))
+        counts = np.bincount(codes, minlength=len(edges) + 2).astype(float)
+        return np.maximum(counts, 0.5) / max(len(x), 1)
+
+    pe, pa = shares(e), shares(a)
+    return float(np.sum((pa - pe) * np.log(pa / pe)))

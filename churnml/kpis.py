@@ -5,7 +5,8 @@ table: one row per warning issued (customer, warning date, level, cause), what
 the team did about it (action, owner, ``handled_at``) and its own verdict
 (``outcome``: retained, lost, pending). ``control`` marks the random control
 group, warned customers deliberately left untouched (``kpis.control_share``;
-:func:`assign_control` draws it when the warning list is written).
+:func:`churnml.scoring.control.assign_control` draws it when the warning list
+is written).
 
 Each warning is labelled by the configured churn definition at the month
 start on or before its warning date (labels read ``[month, month +
@@ -37,48 +38,17 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from churnml.config import Config, KpiSettings, load_config
-from churnml.indicators import month_starts
+from churnml.config import Config, load_config
+from churnml.data.calendar import month_starts
+from churnml.data.tables import Tables, load_tables
 from churnml.labels import churn_labels
-from churnml.messages import text
-from churnml.tables import Tables, load_tables
 
-__all__ = ["GROUPS", "assign_control", "interventions_from_warnings", "kpis", "mark_control", "realised_precision"]
+__all__ = ["GROUPS", "interventions_from_warnings", "kpis", "realised_precision"]
 
 logger = logging.getLogger(__name__)
 
 GROUPS = ("period", "warning_level", "primary_cause", "owner", "action")
 COUNTS = ["warnings", "control", "handled", "labelled"]
-
-
-def assign_control(warnings: pd.DataFrame, share: float, seed: int = 0) -> pd.Series:
-    """Draw the random control group among warned customers.
-
-    The draw hashes (customer_id, as_of, seed), so it is the same on every
-    rerun and independent of row order and of the customer's risk.
-
-    Parameters
-    ----------
-    warnings : pandas.DataFrame
-        customer_id, as_of, warning_level (0 = no warning).
-    share : float
-        Expected share of warned customers in the control group.
-    seed : int
-
-    Returns
-    -------
-    pandas.Series of bool, aligned with ``warnings``
-    """
-    keys = warnings.customer_id.astype(str) + "|" + warnings.as_of.astype(str) + f"|{seed}"
-    uniform = pd.util.hash_pandas_object(keys, index=False).to_numpy() / np.float64(2**64)
-    return pd.Series((warnings.warning_level.to_numpy() > 0) & (uniform < share), index=warnings.index, name="control")
-
-
-def mark_control(warnings: pd.DataFrame, settings: KpiSettings, language: str = "en") -> pd.DataFrame:
-    """Add the ``control`` column (:func:`assign_control`) and tell the team to leave those customers alone."""
-    warnings["control"] = assign_control(warnings, settings.control_share, settings.control_seed)
-    warnings.loc[warnings.control, "action"] = text("playbook.control", language)
-    return warnings
 
 
 def interventions_from_warnings(warnings: pd.DataFrame) -> pd.DataFrame:
@@ -122,7 +92,7 @@ def _labelled(tables: Tables, warnings: pd.DataFrame, cfg: Config) -> pd.DataFra
 def _returned(tables: Tables, handled: pd.DataFrame, days: int) -> pd.DataFrame:
     """Per handled warning: whether its window lies in the data, and an order inside it."""
     o = tables["orders"]
-    end = pd.Timestamp(o.order_date.max().to_pyarrow().as_py())
+    end = tables.time_range("orders")[1]
     window = pd.Timedelta(days=days)
     orders = o.filter(o.customer_id.isin(list(handled.customer_id.unique()))).select("customer_id", "order_date").to_pandas()
     pairs = handled[["customer_id", "handled_at"]].reset_index().merge(orders, on="customer_id")

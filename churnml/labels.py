@@ -1,4 +1,4 @@
-"""Churn labels: what "churned" means, who is eligible, and the training frame.
+"""Churn labels: what "churned" means, who is eligible at a date, and when a customer churns.
 
 Three definitions from the source documents:
 
@@ -33,8 +33,8 @@ import numpy as np
 import pandas as pd
 
 from churnml.config import PRESETS, ChurnDefinition, Config, Contractual, Drop, Inactivity, load_config
-from churnml.indicators import build_indicators, month_starts
-from churnml.tables import TIME_COLUMN, Tables, load_tables
+from churnml.data.calendar import month_starts
+from churnml.data.tables import Tables, load_tables
 
 __all__ = [
     "PRESETS",
@@ -46,7 +46,6 @@ __all__ = [
     "churn_periods",
     "labelled_dates",
     "label_expr",
-    "make_training_frame",
     "scoring_expr",
     "scoring_status",
 ]
@@ -76,8 +75,8 @@ def _activity_events(tables: Tables) -> ir.Table:
 
 
 def _data_end(tables: Tables, names: Sequence[str]) -> pd.Timestamp:
-    ends = [tables[n][TIME_COLUMN[n]].max().to_pyarrow().as_py() for n in names if n in tables]
-    return pd.Timestamp(max(e for e in ends if e is not None))
+    ends = [tables.time_range(n)[1] for n in names if n in tables]
+    return max(e for e in ends if e is not None)
 
 
 def _label_sources(churn: Inactivity | Drop | Contractual) -> list[str]:
@@ -105,7 +104,7 @@ def labelled_dates(
     cfg = load_config(config)
     churn = churn or cfg.labels.churn
     tables = load_tables(tables, cfg)
-    first = pd.Timestamp(tables["orders"].order_date.min().to_pyarrow().as_py())
+    first = tables.time_range("orders")[0]
     months = cfg.indicators.recent_months + cfg.indicators.min_history_months
     start = first.normalize().replace(day=1) + pd.DateOffset(months=months)
     end = _data_end(tables, _label_sources(churn)) - pd.Timedelta(days=churn.horizon_days)
@@ -343,41 +342,3 @@ def _contractual(tables: Tables, spine: ir.Table) -> ir.Table:
     )
     status = ibis.cases((flags.now == 0, "no_contract"), else_="eligible")
     return flags.select("customer_id", "as_of", "until", "tenure_ok", status=status, churned=(flags.later == 0).cast("int64"))
-
-
-def make_training_frame(
-    tables: Tables | dict | str,
-    as_of: str | pd.Timestamp | Sequence[str | pd.Timestamp],
-    churn: Inactivity | Drop | Contractual | None = None,
-    config: Config | str | dict | None = None,
-) -> pd.DataFrame:
-    """Indicators joined with labels for many monthly snapshots: eligible, complete rows only.
-
-    Returns
-    -------
-    pandas.DataFrame
-        customer_id, as_of, every indicator, and ``churned`` (int 0/1);
-        with ``survival.enabled`` and an event-time definition also
-        ``churn_period`` and ``periods_observed`` (:func:`churn_periods`).
-        How many rows each status removed is logged.
-    """
-    cfg = load_config(config)
-    tables = load_tables(tables, cfg)
-    labels = churn_labels(tables, as_of, churn, cfg)
-    counts = labels.status.value_counts()
-    logger.info("snapshot rows by label status: %s", counts.to_dict())
-    keep = labels[labels.status == "eligible"][["customer_id", "as_of", "churned"]]
-    if keep.empty:
-        raise ValueError(
-            f"no eligible snapshot with a complete label (statuses: {counts.to_dict()}); "
-            "choose earlier as_of dates or a shorter horizon"
-        )
-    dates = sorted(keep.as_of.unique())
-    panel = build_indicators(tables, dates, cfg)
-    frame = panel.merge(keep, on=["customer_id", "as_of"], how="inner", validate="one_to_one")
-    frame["churned"] = frame.churned.astype("int64")
-    churn = churn or cfg.labels.churn
-    if cfg.survival.enabled and not isinstance(churn, Drop):
-        periods = churn_periods(tables, dates, churn, cfg)
-        frame = frame.merge(periods, on=["customer_id", "as_of"], how="left", validate="one_to_one")
-    return frame

@@ -7,7 +7,8 @@ import pytest
 import shap
 
 import churnml as cm
-from churnml.causes import FastTreeShap, PeerAverages, ValueTiers, cause_shares, quadrant, reason_text, top_drivers
+from churnml.models.treeshap import FastTreeShap
+from churnml.scoring.causes import PeerAverages, ValueTiers, cause_shares, quadrant, reason_text, top_drivers
 
 CAUSE_MAP = {"competitor_mentions_3m": "price", "complaints_3m": "service", "login_ratio": "needs_change", "tenure_months": "none"}
 
@@ -126,7 +127,7 @@ def test_scorecard_causes_playbook_and_owner_from_fired_rules():
         months_above_history_complaints=[0.0, 3.0, 0.0],  # 10 points, service
         competitor_mentions_3m=[1.0, 1.0, 0.0],  # 10 points, price
     )
-    model = cm.ChurnModel({"model": {"estimator": "scorecard"}, "levels": {"level3_below": 90.0}})
+    model = cm.ChurnModel.cold_start(rows, config={"levels": {"level3_below": 90.0}})
     out = model.predict_frame(rows).set_index("customer_id")
     assert out.loc["arrears", "health_score"] == 80.0 and out.loc["arrears", "warning_level"] == 3
     assert out.loc["arrears", "cause_shares"] == {"price": 1.0, "service": 0.0, "needs_change": 0.0}
@@ -142,8 +143,7 @@ def test_scorecard_causes_playbook_and_owner_from_fired_rules():
 
 def test_arrears_driven_warnings_go_to_finance():
     rows = _customers(overdue_days_mean=[45.0, 0.0, 0.0], overdue_amount_to_avg_order=[2.0, 0.0, 0.0])
-    config = {"model": {"estimator": "scorecard"}, "levels": {"level3_below": 95.0}}
-    out = cm.ChurnModel(config).predict_frame(rows).set_index("customer_id")
+    out = cm.ChurnModel.cold_start(rows, config={"levels": {"level3_below": 95.0}}).predict_frame(rows).set_index("customer_id")
     assert out.loc["arrears", "owner"] == "finance" and out.loc["arrears", "primary_cause"] == "price"
 
 

@@ -6,8 +6,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from churnml.constants import CAUSES
+from churnml.data.schema import SCHEMA
+from churnml.data.tables import from_directory
 from churnml.datasets import (
-    CAUSES,
     SAMPLE_SPEC,
     RetentionProgramme,
     load_sample,
@@ -16,7 +18,6 @@ from churnml.datasets import (
     synthetic_frames,
     write_synthetic,
 )
-from churnml.tables import SCHEMA, from_directory
 
 
 @pytest.fixture(scope="module")

@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 
-from churnml.tables import contract_markdown
+from churnml.data.schema import contract_markdown
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text()

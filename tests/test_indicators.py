@@ -6,7 +6,10 @@ import pandas as pd
 import pytest
 
 import churnml as cm
-from churnml.indicators import CATEGORIES, CAUSES, REGISTRY, build_indicators, list_indicators, month_starts
+from churnml.constants import CATEGORIES, CAUSES
+from churnml.data.calendar import month_starts
+from churnml.indicators import REGISTRY, list_indicators
+from churnml.indicators.build import build_indicators
 from tests import golden_world as golden
 
 
@@ -92,7 +95,7 @@ def test_registry_entries_are_complete():
     for ind in REGISTRY.values():
         assert ind.category in CATEGORIES and ind.description and ind.missing and ind.reason()
         assert ind.cause in CAUSES or ind.category == "profile"
-        assert set(ind.tables) <= set(cm.tables.SCHEMA)
+        assert set(ind.tables) <= set(cm.data.schema.SCHEMA)
     # the documents' 20 indicators span every category
     assert {i.category for i in REGISTRY.values()} == set(CATEGORIES)
 
@@ -144,7 +147,7 @@ def test_rows_at_or_after_as_of_change_nothing():
     # keep only the past, then plant a future
     past = {}
     for name, frame in frames.items():
-        col = cm.tables.TIME_COLUMN[name]
+        col = cm.data.schema.TIME_COLUMN[name]
         past[name] = frame if name in ("customers", "contacts", "contracts") else frame[frame[col] < as_of]
     before = build_indicators(past, [as_of - pd.offsets.MonthBegin(1), as_of])
     after = build_indicators(_plant_future(past, as_of), [as_of - pd.offsets.MonthBegin(1), as_of])
@@ -155,7 +158,7 @@ def test_a_snapshot_never_sees_its_own_future():
     """Indicators at an early as_of are the same whether later months exist or not."""
     frames, _ = cm.datasets.synthetic_frames(400, months=18, seed=8)
     early = pd.Timestamp("2024-10-01")
-    cut = {n: (f if n in ("customers", "contacts", "contracts") else f[f[cm.tables.TIME_COLUMN[n]] < early]) for n, f in frames.items()}
+    cut = {n: (f if n in ("customers", "contacts", "contracts") else f[f[cm.data.schema.TIME_COLUMN[n]] < early]) for n, f in frames.items()}
     full = build_indicators(frames, [early, pd.Timestamp("2025-03-01")])
     alone = build_indicators(cut, early)
     pd.testing.assert_frame_equal(full[full.as_of == early].reset_index(drop=True), alone)

@@ -13,7 +13,10 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 import churnml as cm
-from churnml.jobs import population_stability, retrain, score, write_atomic
+from churnml.evaluation import population_stability
+from churnml.ops.retrain import retrain
+from churnml.ops.serving import score
+from churnml.output import write_outputs
 
 pytestmark = pytest.mark.slow
 
@@ -33,7 +36,7 @@ def test_score_lists_every_customer_once_with_last_dates(sample, sample_model, t
 
 def test_write_atomic_keeps_the_previous_list_when_a_write_fails(tmp_path, monkeypatch):
     frame = pd.DataFrame({"customer_id": ["a", "b"], "cause_shares": [{"price": 1.0}, None], "reasons": [["x"], []]})
-    parquet, csv = write_atomic(frame, tmp_path / "warnings")
+    parquet, csv = write_outputs(frame, tmp_path / "warnings")
     back = pd.read_parquet(parquet)
     assert back.cause_shares.iloc[0] == '{"price": 1.0}' and pd.isna(back.cause_shares.iloc[1]) and back.reasons.iloc[0] == '["x"]'
     before = csv.read_bytes()
@@ -43,7 +46,7 @@ def test_write_atomic_keeps_the_previous_list_when_a_write_fails(tmp_path, monke
 
     monkeypatch.setattr(pd.DataFrame, "to_csv", broken)
     with pytest.raises(OSError, match="disk full"):
-        write_atomic(frame.assign(customer_id=["c", "d"]), tmp_path / "warnings")
+        write_outputs(frame.assign(customer_id=["c", "d"]), tmp_path / "warnings")
     assert csv.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["warnings.csv", "warnings.parquet"]  # no temporary file left
 
@@ -66,7 +69,7 @@ def test_retrain_promotes_the_first_model_then_decides_and_never_promotes_twice(
     assert len(listing) == 2500 and listing.customer_id.is_unique
 
     # a list written long enough ago for its labels to be complete now: the next run measures it
-    write_atomic(score(sample, sample_model, "2025-03-01"), tmp_path / "out" / "warnings_2025-03-01")
+    write_outputs(score(sample, sample_model, "2025-03-01"), tmp_path / "out" / "warnings_2025-03-01")
     second = retrain(cfg, sample, "2026-01-01")
     assert second.decision in ("promoted", "kept_champion") and "champion" in second.reason
     assert second.champion_metrics and second.challenger_metrics

@@ -10,8 +10,10 @@ from typer.testing import CliRunner
 import churnml as cm
 from churnml.cli import app
 from churnml.datasets import RetentionProgramme, make_synthetic
-from churnml.kpis import assign_control, interventions_from_warnings, kpis, realised_precision
-from churnml.labels import churn_labels, make_training_frame
+from churnml.kpis import interventions_from_warnings, kpis, realised_precision
+from churnml.scoring.control import assign_control
+from churnml.labels import churn_labels
+from churnml.training import make_training_frame
 from churnml.messages import text
 
 # 45 days of silence is churn; the label reads [D, D + 75 days)
@@ -132,7 +134,7 @@ def test_control_group_draw_is_random_stable_and_only_among_warned():
 
 def test_score_marks_the_control_group_and_its_action(sample, sample_model):
     model = copy.copy(sample_model)
-    model.config = sample_model.config.model_copy(update={"kpis": sample_model.config.kpis.model_copy(update={"control_share": 0.5})})
+    model.config_ = sample_model.config_.model_copy(update={"kpis": sample_model.config_.kpis.model_copy(update={"control_share": 0.5})})
     scored = model.score(sample, "2025-06-01")
     warned = scored[scored.warning_level > 0]
     assert 0.3 < warned.control.mean() < 0.7 and not scored.control[scored.warning_level == 0].any()

@@ -2,7 +2,8 @@ import pandas as pd
 import pytest
 
 import churnml as cm
-from churnml.labels import PRESETS, Contractual, Drop, Inactivity, churn_labels, make_training_frame
+from churnml.labels import PRESETS, Contractual, Drop, Inactivity, churn_labels
+from churnml.training import make_training_frame
 
 T = pd.Timestamp
 

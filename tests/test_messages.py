@@ -7,11 +7,12 @@ import pandas as pd
 import pytest
 
 import churnml as cm
-from churnml.causes import CAUSES, reason_text
+from churnml.constants import CAUSES
+from churnml.scoring.causes import reason_text
 from churnml.indicators import REGISTRY
-from churnml.jobs import for_people, write_atomic
+from churnml.output import for_people, write_outputs
 from churnml.messages import LANGUAGES, catalog, placeholders, text
-from churnml.tables import DataValidationError
+from churnml.data.validation import DataValidationError
 
 CJK = re.compile(r"[\u4e00-\u9fff]")
 
@@ -116,7 +117,7 @@ def test_for_people_puts_codes_in_words_and_keeps_the_rest():
 def test_warning_list_csv_opens_in_excel_with_chinese_text(tmp_path):
     frame = pd.DataFrame({"customer_id": ["c1"], "warning_level": [2], "primary_cause": ["service"], "reasons": [["近3个月投诉 4 次"]]})
     frame.attrs["language"] = "zh"
-    parquet, csv = write_atomic(frame, tmp_path / "warnings")
+    parquet, csv = write_outputs(frame, tmp_path / "warnings")
     raw = csv.read_bytes()
     assert raw.startswith(b"\xef\xbb\xbf")  # the byte-order mark Excel needs to read UTF-8
     people = pd.read_csv(csv, encoding="utf-8-sig")
@@ -130,12 +131,12 @@ def test_bad_input_is_explained_in_the_configured_language(tiny_frames):
     frames = {k: v.copy() for k, v in tiny_frames.items()}
     frames["invoices"].loc[0, "amount"] = -5.0
     with pytest.raises(DataValidationError) as zh:
-        cm.tables.from_pandas(frames, {"language": "zh"})
+        cm.from_pandas(frames, {"language": "zh"})
     message = str(zh.value)
     assert "发现 1 个数据问题" in message and "表“invoices”的列“amount”" in message and "为负数" in message and "-5" in message
     assert "validation.negative_value" in message and "'warn' 或 'drop'" in message
     with pytest.raises(DataValidationError, match=r"table 'invoices', column 'amount': 1 row\(s\) are negative"):
-        cm.tables.from_pandas(frames)
+        cm.from_pandas(frames)
     del frames["orders"]
     with pytest.raises(DataValidationError, match="必须提供订单表"):
-        cm.tables.from_pandas(frames, {"language": "zh"})
+        cm.from_pandas(frames, {"language": "zh"})

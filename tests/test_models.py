@@ -6,12 +6,15 @@ import numpy as np
 import pandas as pd
 import pytest
 from sklearn.base import clone
+from sklearn.exceptions import NotFittedError
 
 import churnml as cm
 from churnml.config import LevelSettings, ModelSettings
-from churnml.health import choose_policy, health_score, level_precision
-from churnml.models import ChurnModel, FeatureSchema, time_split
-from churnml.scorecard import RuleScorecard
+from churnml.scoring.health import choose_policy, health_score, level_precision
+from churnml.model import ChurnModel
+from churnml.models.features import FeatureSchema
+from churnml.training import time_split
+from churnml.models.scorecard import RuleScorecard
 
 from tests.conftest import SAMPLE_DATES
 
@@ -53,7 +56,7 @@ def test_scorecard_deducts_points_per_rule_and_caps_each_category():
 
 def test_scorecard_cold_start_needs_no_labels_and_is_an_sklearn_estimator(caplog):
     X = pd.DataFrame({"competitor_mentions_3m": [0.0, 1.0], "key_contact_changes_6m": [1.0, 0.0]})
-    caplog.set_level(logging.INFO, "churnml.scorecard")
+    caplog.set_level(logging.INFO, "churnml.models.scorecard")
     card = RuleScorecard().fit(X)  # no y at all
     assert "skipped" in caplog.text  # rules whose indicators are absent are logged
     assert card.predict_proba(X)[:, 1].tolist() == pytest.approx([0.10, 0.10])
@@ -82,7 +85,7 @@ def test_time_split_orders_slices_and_rejects_too_few_dates():
 
 def test_nothing_from_the_test_slice_influences_the_fitted_model(frame, fitted):
     """Scramble every feature and label of the test snapshots: the fitted estimators must not change."""
-    test = frame.as_of.isin(fitted.split_.test)
+    test = frame.as_of.isin(fitted.holdout_.split.test)
     scrambled = frame.copy()
     rng = np.random.default_rng(0)
     numeric = [c for c in fitted.schema_.numeric]
@@ -103,7 +106,7 @@ def test_lightgbm_beats_the_scorecard_and_both_are_calibrated(fitted):
     assert (cal.loc["ece_after"] < cal.loc["ece_before"]).all()
     assert (cal.loc["ece_after"] <= 0.05).all()
     assert fitted.fitted_.method == "isotonic"  # 4,179 calibration rows, 600+ churners
-    assert fitted.fitted_.estimator.best_iteration_ < fitted.config.model.lightgbm.n_estimators  # early stopping worked
+    assert fitted.fitted_.estimator.best_iteration_ < fitted.config_.model.lightgbm.n_estimators  # early stopping worked
 
 
 def test_small_calibration_slices_get_platt_sigmoid(frame):
@@ -153,7 +156,7 @@ def test_save_and_load_round_trip(tmp_path, sample, fitted):
 
 def test_same_data_config_and_seed_give_identical_predictions(frame, fitted):
     again = ChurnModel(QUIET).fit_frame(frame)
-    np.testing.assert_array_equal(again.test_predictions_.lightgbm_probability, fitted.test_predictions_.lightgbm_probability)
+    np.testing.assert_array_equal(again.holdout_.predictions.lightgbm_probability, fitted.holdout_.predictions.lightgbm_probability)
 
 
 def test_estimator_is_selectable_by_config_and_fit_runs_from_raw_tables(tmp_path, sample):
@@ -161,17 +164,21 @@ def test_estimator_is_selectable_by_config_and_fit_runs_from_raw_tables(tmp_path
     path.write_text("model:\n  estimator: scorecard\nlevels:\n  strategy: capacity\n  capacity: [30, 60, 90]\ntracking:\n  enabled: false\n")
     model = ChurnModel.from_config(path).fit(sample, as_of=SAMPLE_DATES[-5:])
     assert model.fitted_.name == "scorecard" and model.baseline_ is None
-    levels = model.test_predictions_.scorecard_level
+    levels = model.holdout_.predictions.scorecard_level
     assert 0 < (levels == 1).sum() <= 45  # about 30 per snapshot on the calibration slice; ties stay together
 
 
 def test_cold_start_scorecard_uses_the_rule_score_as_health(sample):
-    model = ChurnModel({"model": {"estimator": "scorecard"}})
+    model = ChurnModel.cold_start(sample, "2025-06-01")
     scored = model.score(sample, "2025-06-01").query("status == 'scored'")
     indicators = cm.build_indicators(sample, "2025-06-01").set_index("customer_id").loc[scored.customer_id].reset_index()
     np.testing.assert_allclose(scored.health_score, RuleScorecard().fit(indicators).health_score(indicators))
-    with pytest.raises(ValueError, match="not fitted"):
+    level = np.select([scored.health_score < 50, scored.health_score < 70, scored.health_score < 80], [1, 2, 3], 0)
+    np.testing.assert_array_equal(scored.warning_level, level)  # the documents' fixed bands
+    with pytest.raises(NotFittedError, match="ChurnModel is not fitted yet.*cold_start"):
         ChurnModel().score(sample, "2025-06-01")
+    with pytest.raises(ValueError, match="fitted on labelled snapshots"):
+        cm.evaluation.report(model)  # a cold start has no test slice to report on
 
 
 # ------------------------------------------------------------------ health and levels
@@ -217,8 +224,8 @@ def test_report_checks_level_ordering_and_writes_plots(tmp_path, fitted):
 
 
 def test_report_on_fresh_snapshots_matches_the_kept_test_slice(sample, fitted):
-    fresh = fitted.evaluate_snapshots(sample, list(fitted.split_.test))
-    pd.testing.assert_frame_equal(fresh, fitted.test_predictions_)
+    fresh = fitted.evaluate_snapshots(sample, list(fitted.holdout_.split.test))
+    pd.testing.assert_frame_equal(fresh, fitted.holdout_.predictions)
 
 
 def test_metrics_match_hand_computed_values():
@@ -255,7 +262,7 @@ def test_all_missing_indicators_are_dropped_with_a_warning(frame, caplog):
 
 
 def test_unseen_categories_and_absent_columns_score_as_missing(frame, fitted, caplog):
-    rows = frame[frame.as_of == fitted.split_.test[0]].head(50).copy()
+    rows = frame[frame.as_of == fitted.holdout_.split.test[0]].head(50).copy()
     rows["industry"] = "space mining"
     rows = rows.drop(columns=["login_ratio"])
     caplog.set_level(logging.WARNING, "churnml.models")

@@ -45,8 +45,8 @@ def test_calibration_floor_and_ordered_levels(report):
 def test_orders_only_world_trains_and_beats_recency():
     world, _ = cm.datasets.make_synthetic(N, months=24, seed=SEED, tables=("customers", "orders"))
     model = cm.ChurnModel().fit(world)
-    test = model.test_predictions_
-    frame = cm.make_training_frame(world, list(model.split_.test))
+    test = model.holdout_.predictions
+    frame = cm.make_training_frame(world, list(model.holdout_.split.test))
     assert frame.customer_id.tolist() == test.customer_id.tolist()
     recency = roc_auc_score(frame.churned, frame.days_since_last_activity)
     assert roc_auc_score(test.churned, test.lightgbm_probability) > recency
@@ -61,7 +61,7 @@ def test_cause_of_the_first_warning_before_the_churn_date(world, model):
     """
     tables, truth = world
     truth = truth.set_index("customer_id")
-    panel = cm.build_indicators(tables, list(pd.date_range(model.split_.test[0], periods=9, freq="MS")))
+    panel = cm.build_indicators(tables, list(pd.date_range(model.holdout_.split.test[0], periods=9, freq="MS")))
     panel = panel[(panel.customer_id.map(truth.churn_date) >= panel.as_of) & panel.customer_id.map(truth.cause).isin(CAUSES)]
     scored = model.predict_frame(panel, explain="all")
     first = scored[scored.warning_level > 0].sort_values("as_of").groupby("customer_id").head(1)

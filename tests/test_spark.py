@@ -13,7 +13,7 @@ import pytest
 
 import churnml as cm
 from churnml.datasets import SAMPLE_DIR
-from churnml.indicators import build_indicators
+from churnml.indicators.build import build_indicators
 
 pytestmark = [
     pytest.mark.spark,
@@ -43,7 +43,7 @@ def spark():
 
 def test_indicators_on_spark_equal_duckdb_on_the_bundled_sample(spark):
     dates = ["2025-05-01", "2025-06-01", "2025-07-01"]
-    on_spark = build_indicators(cm.tables.from_directory(SAMPLE_DIR, con=ibis.pyspark.connect(spark)), dates)
+    on_spark = build_indicators(cm.from_directory(SAMPLE_DIR, con=ibis.pyspark.connect(spark)), dates)
     on_duckdb = build_indicators(cm.datasets.load_sample(), dates)
     assert len(on_duckdb) > 5000
     pd.testing.assert_frame_equal(on_duckdb, on_spark, check_exact=False, rtol=1e-9, atol=1e-9)
@@ -55,17 +55,17 @@ def test_validation_errors_are_the_same_on_spark(spark, tmp_path):
     invoices = {"invoice_id": ["i1", "i1"], "customer_id": ["a", "b"], "issue_date": when, "amount": [1.0, -2.0]}
     pd.DataFrame(invoices).to_parquet(tmp_path / "invoices.parquet")
     with pytest.raises(cm.DataValidationError) as err:
-        cm.tables.from_directory(tmp_path, con=ibis.pyspark.connect(spark))
+        cm.from_directory(tmp_path, con=ibis.pyspark.connect(spark))
     message = str(err.value)
     assert "table 'invoices', column 'invoice_id': 2 row(s) share a primary key" in message
     assert "table 'invoices', column 'amount': 1 row(s) are negative" in message
 
 
 def test_warning_list_on_spark_equals_the_local_one(spark, sample, sample_model, tmp_path):
-    from churnml.spark import score_spark, warning_fields, write_spark
+    from churnml.ops.spark import score_spark, warning_fields, write_spark
 
     local = cm.score(sample, sample_model, "2025-06-01")
-    on_spark = cm.tables.from_directory(SAMPLE_DIR, con=ibis.pyspark.connect(spark))
+    on_spark = cm.from_directory(SAMPLE_DIR, con=ibis.pyspark.connect(spark))
     written = write_spark(score_spark(on_spark, sample_model, "2025-06-01"), tmp_path / "warnings")
     remote = pd.read_parquet(written)
     assert list(remote.columns) == [name for name, _ in warning_fields(sample_model)] == list(local.columns)
@@ -91,17 +91,17 @@ def test_warning_list_on_spark_equals_the_local_one(spark, sample, sample_model,
 
 
 def test_spark_scoring_refuses_local_tables_and_unfitted_models(spark, sample):
-    from churnml.spark import score_spark
+    from churnml.ops.spark import score_spark
 
     with pytest.raises(ValueError, match="needs tables on Spark"):
         score_spark(sample, cm.ChurnModel())
-    on_spark = cm.tables.from_directory(SAMPLE_DIR, con=ibis.pyspark.connect(spark))
+    on_spark = cm.from_directory(SAMPLE_DIR, con=ibis.pyspark.connect(spark))
     with pytest.raises(ValueError, match="fitted ChurnModel"):
         score_spark(on_spark, cm.ChurnModel())
 
 
 def test_customers_are_sampled_on_spark(spark):
-    on_spark = cm.tables.from_directory(SAMPLE_DIR, con=ibis.pyspark.connect(spark))
+    on_spark = cm.from_directory(SAMPLE_DIR, con=ibis.pyspark.connect(spark))
     part = on_spark.sample_customers(0.2, seed=5)
     ids = set(part.to_pandas("customers").customer_id)
     assert 0.15 < len(ids) / 2500 < 0.25 and part.sampling["customers"] == len(ids)

@@ -11,7 +11,7 @@ from churnml.labels import churn_periods
 D = pd.Timestamp("2024-07-01")
 
 
-def _tables(order_days: dict[str, list[int]]) -> cm.tables.Tables:
+def _tables(order_days: dict[str, list[int]]) -> cm.Tables:
     """Customers with orders on the given days after D (negative: before D)."""
     customers = pd.DataFrame({"customer_id": list(order_days), "signup_date": D - pd.Timedelta(days=400)})
     orders = pd.DataFrame(
@@ -19,7 +19,7 @@ def _tables(order_days: dict[str, list[int]]) -> cm.tables.Tables:
         columns=["customer_id", "order_date", "amount"],
     )
     orders.insert(0, "order_id", [f"o{i}" for i in range(len(orders))])
-    return cm.tables.from_pandas({"customers": customers, "orders": orders})
+    return cm.from_pandas({"customers": customers, "orders": orders})
 
 
 def test_churn_periods_by_hand():
@@ -72,7 +72,7 @@ def test_horizon_columns_are_monotone_calibrated_and_as_good_as_the_main_model(s
     assert scored.expected_active_months.between(0, 12).all()
     assert warnings[warnings.status != "scored"].p_churn_90d.isna().all()
     # health score, levels and causes keep their meaning: the main model's
-    assert np.allclose(scored.health_score, cm.health.health_score(scored.churn_probability))
+    assert np.allclose(scored.health_score, cm.scoring.health.health_score(scored.churn_probability))
 
     horizons = cm.evaluation.report(sample_model).horizons
     assert list(horizons.index) == ["30d", "60d", "90d"]

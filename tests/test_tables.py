@@ -3,7 +3,9 @@ import pandas as pd
 import pytest
 
 from churnml.config import load_config
-from churnml.tables import SCHEMA, DataValidationError, contract_markdown, from_directory, from_ibis, from_pandas, load_tables
+from churnml.data.schema import SCHEMA, contract_markdown
+from churnml.data.tables import from_directory, from_ibis, from_pandas, load_tables
+from churnml.data.validation import DataValidationError
 
 
 def _error(frames, config=None) -> str:

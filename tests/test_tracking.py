@@ -16,8 +16,9 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 import churnml as cm
-from churnml.serving import OUTPUT_COLUMNS, warning_columns
-from churnml.tracking import TrackingError, data_fingerprint, flatten
+from churnml.ops.serving import OUTPUT_COLUMNS, warning_columns
+from churnml.ops.registry import TrackingError
+from churnml.ops.tracking import data_fingerprint, flatten
 
 pytestmark = pytest.mark.slow
 
@@ -83,11 +84,11 @@ def test_fit_from_tables_logs_the_data_fingerprint(sample):
     assert params["data.orders.range"].startswith("2024-01-01")
     fingerprint = data_fingerprint(sample)
     assert fingerprint["orders"]["content_hash"] == data_fingerprint(cm.datasets.load_sample())["orders"]["content_hash"]
-    shuffled = cm.tables.from_pandas({"orders": sample.to_pandas("orders").sample(frac=1, random_state=0)})
+    shuffled = cm.from_pandas({"orders": sample.to_pandas("orders").sample(frac=1, random_state=0)})
     assert data_fingerprint(shuffled)["orders"]["content_hash"] == fingerprint["orders"]["content_hash"]  # order-independent
     changed = sample.to_pandas("orders")
     changed.loc[0, "amount"] += 1
-    assert data_fingerprint(cm.tables.from_pandas({"orders": changed}))["orders"]["content_hash"] != fingerprint["orders"]["content_hash"]
+    assert data_fingerprint(cm.from_pandas({"orders": changed}))["orders"]["content_hash"] != fingerprint["orders"]["content_hash"]
 
 
 def test_flatten_config():
@@ -98,9 +99,9 @@ def test_flatten_config():
 def test_registry_aliases_and_every_way_to_load(run, sample_model, tmp_path):
     client = MlflowClient()
     (version,) = client.search_model_versions(f"run_id='{run.info.run_id}'")  # other fits in the suite register too
-    rows = sample_model.test_rows_
+    rows = sample_model.holdout_.example
     expected = warning_columns(sample_model, rows)
-    cm.tracking.promote("churnml", version.version)
+    cm.ops.registry.promote("churnml", version.version)
     assert client.get_model_version_by_alias("churnml", "champion").version == version.version
     for uri in (f"models:/churnml/{version.version}", f"runs:/{run.info.run_id}/model", "models:/churnml@champion"):
         pd.testing.assert_frame_equal(warning_columns(cm.load_model(uri), rows), expected)
@@ -112,7 +113,7 @@ def test_registry_aliases_and_every_way_to_load(run, sample_model, tmp_path):
 
 def test_pyfunc_takes_indicator_rows_with_missing_columns(run, sample_model):
     pyfunc = mlflow.pyfunc.load_model(f"runs:/{run.info.run_id}/model")
-    rows = sample_model.test_rows_.drop(columns=["as_of", "login_ratio", "csat_3m"])
+    rows = sample_model.holdout_.example.drop(columns=["as_of", "login_ratio", "csat_3m"])
     out = pyfunc.predict(rows)
     at = OUTPUT_COLUMNS.index("warning_level") + 1  # the survival model's columns follow the level
     survival = ["p_churn_30d", "p_churn_60d", "p_churn_90d", "survival_curve", "expected_active_months"]
@@ -159,8 +160,8 @@ def rest(run, sample_model):
 
 def _mixed_rows(model, frame: pd.DataFrame) -> pd.DataFrame:
     """Ten test-slice customers: the five riskiest (warned, with causes and reasons) and five others."""
-    test = frame[frame.as_of == model.split_.test[0]].reset_index(drop=True)
-    risk = model.predict_proba(test)
+    test = frame[frame.as_of == model.holdout_.split.test[0]].reset_index(drop=True)
+    risk = model.predict_proba(test)[:, 1]
     order = np.argsort(-risk)
     rows = test.iloc[np.r_[order[:5], order[-5:]]]
     return rows[["customer_id", *model.schema_.columns]].reset_index(drop=True)
@@ -186,7 +187,7 @@ def test_rest_endpoint_equals_in_process_scoring(rest, sample_model, sample_fram
 
 
 def test_rest_rejects_bad_payloads_with_a_clear_4xx(rest, sample_model):
-    rows = sample_model.test_rows_.drop(columns=["as_of"]).head(2)
+    rows = sample_model.holdout_.example.drop(columns=["as_of"]).head(2)
     status, body = _post(rest, _split_payload(rows.drop(columns=["customer_id"])))
     assert status == 400 and "customer_id" in body["message"] and "Traceback" not in body["message"]
     wrong = rows.astype(object)
@@ -216,7 +217,7 @@ def test_a_real_tracking_server_logs_registers_and_loads(tmp_path, sample_frame,
         assert client.get_model_version_by_alias("remote-churn", "challenger").run_id == model.run_id_
         mlflow.set_tracking_uri(uri)
         loaded = cm.load_model("models:/remote-churn@champion")
-        rows = sample_model.test_rows_
+        rows = sample_model.holdout_.example
         pd.testing.assert_frame_equal(warning_columns(loaded, rows), warning_columns(model, rows))
         assert any((tmp_path / "artifacts").rglob("model.joblib"))  # artifacts went through the server
     finally:

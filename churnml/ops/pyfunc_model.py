@@ -2,6 +2,6 @@
 
 import mlflow
 
-from churnml.serving import ChurnPyfunc
+from churnml.ops.serving import ChurnPyfunc
 
 mlflow.models.set_model(ChurnPyfunc())

@@ -1,9 +1,14 @@
-"""The MLflow pyfunc flavour of a ChurnModel.
+"""Scoring for other applications: in process (:func:`score`) and over REST (the MLflow pyfunc flavour).
 
-MLflow loads the model with "models from code": the logged model's code is
-:mod:`churnml.pyfunc_model` (three lines that name :class:`ChurnPyfunc`), its
-one artifact is the directory :meth:`ChurnModel.save` wrote. Loading needs
-only the installed churnml package.
+:func:`score` turns raw tables and a model (a ``ChurnModel``, a saved
+directory, or an MLflow URI such as ``models:/churnml@champion``) into the
+warning list.
+
+Over REST, MLflow loads the model with "models from code": the logged
+model's code is :mod:`churnml.ops.pyfunc_model` (three lines that name
+:class:`ChurnPyfunc`), its one artifact is the directory
+:meth:`ChurnModel.save` wrote. Loading needs only the installed churnml
+package.
 
 ``predict`` takes a DataFrame of indicator rows: ``customer_id`` plus any
 indicator columns (as from :func:`churnml.build_indicators`; absent
@@ -22,7 +27,40 @@ from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
 from mlflow.pyfunc import PythonModel
 
-__all__ = ["OUTPUT_COLUMNS", "ChurnPyfunc", "warning_columns"]
+from churnml.config import load_config
+from churnml.data.tables import load_tables
+from churnml.model import ChurnModel
+from churnml.ops.registry import load_model
+from churnml.scoring.warning_list import warning_list
+
+__all__ = ["OUTPUT_COLUMNS", "ChurnPyfunc", "score", "warning_columns"]
+
+
+def score(
+    tables, model, as_of: str | pd.Timestamp | None = None, *, explain: str | None = None, config=None, language: str | None = None
+) -> pd.DataFrame:
+    """The warning list as of one date: every customer once, sorted by level, value, risk.
+
+    Parameters
+    ----------
+    tables : Tables, dict of DataFrames, or a directory
+    model : ChurnModel, path, or MLflow URI (``models:/churnml@champion``)
+    as_of : month start, optional
+        Default: the month start after the last order.
+    explain : {"warned", "all"}, optional
+    config : optional
+        Only for loading ``tables`` (column mapping); the model keeps its own.
+    language : {"en", "zh"}, optional
+        Language of the reasons and actions (default: the model's config).
+
+    Returns
+    -------
+    pandas.DataFrame
+        The columns of :func:`churnml.scoring.warning_list.warning_list`.
+    """
+    churn_model = model if isinstance(model, ChurnModel) else load_model(model)
+    tables = load_tables(tables, load_config(config) if config is not None else churn_model.config_)
+    return warning_list(churn_model, tables, as_of, explain=explain, language=language)
 
 OUTPUT_COLUMNS = [
     "customer_id",
@@ -61,8 +99,6 @@ class ChurnPyfunc(PythonModel):
     """Loads the saved ChurnModel from the ``churn_model`` artifact and scores indicator rows."""
 
     def load_context(self, context) -> None:
-        from churnml.models import ChurnModel
-
         self.model = ChurnModel.load(context.artifacts["churn_model"])
 
     def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:

@@ -30,14 +30,16 @@ from pathlib import Path
 
 import ibis
 import pandas as pd
+from sklearn.utils.validation import check_is_fitted
 
-from churnml.indicators import indicator_expr, scoring_dates
-from churnml.jobs import LAST_EVENTS, last_event_expr
-from churnml.kpis import mark_control
+from churnml.data.calendar import scoring_dates
+from churnml.data.tables import Tables
+from churnml.indicators.build import indicator_expr
 from churnml.labels import scoring_expr
-from churnml.models import VALUE_DECIMALS, ChurnModel
-from churnml.tables import Tables
-from churnml.tracking import load_model
+from churnml.model import NOT_FITTED, ChurnModel
+from churnml.ops.registry import load_model
+from churnml.scoring.control import mark_control
+from churnml.scoring.warning_list import LAST_EVENTS, VALUE_DECIMALS, last_event_expr
 
 __all__ = ["WARNING_FIELDS", "score_spark", "warning_fields", "write_spark"]
 
@@ -80,7 +82,7 @@ def _score_batches(
     batches: Iterator[pd.DataFrame], model, explain: str | None, indicators: list[str], language: str
 ) -> Iterator[pd.DataFrame]:
     """mapInPandas body: the local path's warning columns for each batch of rows."""
-    settings = model.config.kpis
+    settings = model.config_.kpis
     fields = warning_fields(model)
     nested = [name for name, kind in fields if kind.startswith(("map", "array"))]
     for batch in batches:
@@ -129,9 +131,8 @@ def score_spark(
             "use churnml.score for the local path"
         )
     churn_model = model if isinstance(model, ChurnModel) else load_model(model)
-    if not churn_model.is_fitted:  # a cold-start scorecard takes peer averages from its batch, and Spark splits batches
-        raise ValueError("score_spark needs a fitted ChurnModel; fit one (ChurnModel().fit(tables)) or load it from MLflow")
-    cfg = churn_model.config
+    check_is_fitted(churn_model, "fitted_", msg=NOT_FITTED)
+    cfg = churn_model.config_
     when, dates = scoring_dates(tables, as_of, cfg.indicators.recent_months)
     panel, selected = indicator_expr(tables, dates, cfg)
     indicators = [ind.name for ind in selected]

@@ -29,12 +29,11 @@ import numpy as np
 import pandas as pd
 
 from churnml.config import LevelSettings
+from churnml.constants import LEVELS
 
 __all__ = ["WarningPolicy", "choose_policy", "customer_value", "health_score", "level_precision"]
 
 logger = logging.getLogger(__name__)
-
-LEVELS = (1, 2, 3)
 
 
 def health_score(probability: np.ndarray | pd.Series) -> np.ndarray:

@@ -1,8 +1,6 @@
-"""Jobs: the scoring function other code calls, and the scheduled retraining job.
+"""The scheduled retraining job: challenger vs champion, promotion, drift, and the new warning list.
 
-:func:`score` turns raw tables and a model (a ``ChurnModel``, a saved
-directory, or an MLflow URI such as ``models:/churnml@champion``) into the
-warning list. :func:`retrain` is what a scheduler runs:
+:func:`retrain` is what a scheduler runs:
 
 1. take a lock (``<output_dir>/retrain.lock``): a second concurrent run fails;
 2. train a challenger on every month whose label is complete by as_of
@@ -28,10 +26,8 @@ untouched.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
@@ -44,168 +40,20 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from churnml.config import Config, load_config
-from churnml.evaluation import score_metrics
-from churnml.indicators import build_indicators, latest_month_start, month_starts
+from churnml.data.calendar import latest_month_start, month_starts
+from churnml.data.tables import Tables, load_tables
+from churnml.evaluation import population_stability, score_metrics
+from churnml.indicators.build import build_indicators
 from churnml.kpis import realised_precision
 from churnml.labels import labelled_dates, scoring_status
-from churnml.messages import catalog
-from churnml.tables import Tables, load_tables
-from churnml.tracking import load_model, promote, tracking_uri
+from churnml.model import ChurnModel
+from churnml.ops.registry import load_model, promote, tracking_uri
+from churnml.ops.serving import score
+from churnml.output import write_outputs
 
-__all__ = ["LAST_EVENTS", "RetrainResult", "for_people", "last_event_expr", "population_stability", "retrain", "score", "write_atomic"]
+__all__ = ["RetrainResult", "retrain"]
 
 logger = logging.getLogger(__name__)
-
-
-# (table, time column, warning-list column): the customer's latest such event before as_of
-LAST_EVENTS = (("orders", "order_date", "last_order_date"), ("interactions", "timestamp", "last_interaction_date"))
-
-
-def last_event_expr(tables: Tables, name: str, column: str, out: str, as_of: pd.Timestamp):
-    """customer_id and the latest ``column`` before as_of, named ``out``, as a lazy Ibis expression."""
-    t = tables[name]
-    t = t.filter(t[column] < as_of)
-    return t.group_by("customer_id").aggregate(**{out: t[column].max()})
-
-
-def score(
-    tables, model, as_of: str | pd.Timestamp | None = None, *, explain: str | None = None, config=None, language: str | None = None
-) -> pd.DataFrame:
-    """The warning list as of one date: every customer once, sorted by level, value, risk.
-
-    Parameters
-    ----------
-    tables : Tables, dict of DataFrames, or a directory
-    model : ChurnModel, path, or MLflow URI (``models:/churnml@champion``)
-    as_of : month start, optional
-        Default: the month start after the last order.
-    explain : {"warned", "all"}, optional
-    config : optional
-        Only for loading ``tables`` (column mapping); the model keeps its own.
-    language : {"en", "zh"}, optional
-        Language of the reasons and actions (default: the model's config).
-
-    Returns
-    -------
-    pandas.DataFrame
-        The columns of :meth:`ChurnModel.score` plus ``last_order_date`` and
-        ``last_interaction_date`` (before as_of).
-    """
-    from churnml.models import ChurnModel
-
-    churn_model = model if isinstance(model, ChurnModel) else load_model(model)
-    tables = load_tables(tables, load_config(config) if config is not None else churn_model.config)
-    warnings = churn_model.score(tables, as_of, explain=explain, language=language)
-    when = warnings.as_of.iloc[0]
-    for name, column, out in LAST_EVENTS:
-        if name in tables:
-            last = last_event_expr(tables, name, column, out, when).to_pandas()
-            warnings = warnings.merge(last, on="customer_id", how="left", validate="one_to_one")
-        else:
-            warnings[out] = pd.NaT
-    warnings.attrs["language"] = language or churn_model.config.language  # write_atomic writes the CSV in it
-    return warnings
-
-
-# Columns holding codes, and the catalog section that puts each code in words.
-CODES = {
-    "status": "status", "warning_level": "level", "primary_cause": "cause", "owner": "owner",
-    "value_tier": "value_tier", "quadrant": "quadrant", "control": "yes_no",
-}
-
-
-def _as_json(frame: pd.DataFrame) -> pd.DataFrame:
-    """Dicts and lists as JSON text, which every file format can hold."""
-    flat = frame.copy()
-    for column in flat.columns:
-        if flat[column].map(lambda v: isinstance(v, (dict, list))).any():
-            flat[column] = flat[column].map(lambda v: json.dumps(v, ensure_ascii=False) if isinstance(v, (dict, list)) else v)
-    return flat
-
-
-def for_people(frame: pd.DataFrame, language: str = "en") -> pd.DataFrame:
-    """A table as people read it: codes in words and column headers in ``language``.
-
-    Warning levels, causes, departments, value tiers, quadrants, statuses and
-    the control flag become their catalog names; cause shares become
-    "price-sensitive 62%; ..." and lists of reasons one text. Other columns
-    are kept as they are.
-
-    Examples
-    --------
-    >>> frame = pd.DataFrame({"customer_id": ["c1"], "warning_level": [1], "primary_cause": ["service"], "owner": ["finance"]})
-    >>> for_people(frame, "zh").iloc[0].to_dict()
-    {'客户编号': 'c1', '预警等级': '一级预警：流失风险最高，紧急处理', '流失原因': '服务不满型', '负责部门': '财务部'}
-    """
-    words = catalog(language)
-    separator = words["reason_context.separator"]
-    out = frame.copy()
-    for column, section in CODES.items():
-        if column in out:
-            out[column] = out[column].map(lambda v, s=section: words.get(f"{s}.{str(v).lower()}", v) if pd.notna(v) else v)
-    if "cause_shares" in out:
-        out["cause_shares"] = out.cause_shares.map(
-            lambda shares: separator.join(f"{words[f'cause.{c}']} {v:.0%}" for c, v in sorted(shares.items(), key=lambda kv: -kv[1]) if v > 0)
-            if isinstance(shares, dict) else shares
-        )
-    for column in ("reasons", "top_indicators"):
-        if column in out:
-            out[column] = out[column].map(lambda items: separator.join(items) if isinstance(items, list) else items)
-    return out.rename(columns=lambda c: words.get(f"column.{c}", c))
-
-
-def write_atomic(frame: pd.DataFrame, stem: str | Path, language: str | None = None) -> list[Path]:
-    """Write ``<stem>.parquet`` for machines and ``<stem>.csv`` for people, each to a temporary file renamed into place.
-
-    The Parquet file keeps the frame's columns and codes. The CSV file is
-    :func:`for_people` in ``language`` (default: the language the warning
-    list was scored in, else English), UTF-8 with a byte-order mark so that
-    Excel opens Chinese text correctly. A crash mid-write leaves the previous
-    files as they were.
-    """
-    stem = Path(stem)
-    stem.parent.mkdir(parents=True, exist_ok=True)
-    machines, people = _as_json(frame), _as_json(for_people(frame, language or frame.attrs.get("language", "en")))
-    written = []
-    for suffix, write in (
-        (".parquet", lambda f: machines.to_parquet(f, index=False)),
-        (".csv", lambda f: people.to_csv(f, index=False, encoding="utf-8-sig")),
-    ):
-        target = stem.with_suffix(suffix)
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
-        os.close(fd)
-        try:
-            write(tmp)
-            os.replace(tmp, target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        written.append(target)
-    return written
-
-
-def population_stability(expected: pd.Series, actual: pd.Series, bins: int = 10) -> float:
-    """Population stability index of one indicator: training (expected) vs current (actual) population.
-
-    Deciles of the training values; missing values are a bin of their own;
-    empty bins get 0.5 / n. Below 0.1 is stable, above 0.25 a real shift.
-
-    Examples
-    --------
-    >>> rng = np.random.default_rng(0)
-    >>> population_stability(pd.Series(rng.normal(size=5000)), pd.Series(rng.normal(size=5000))) < 0.02
-    True
-    """
-    e, a = pd.to_numeric(expected, errors="coerce"), pd.to_numeric(actual, errors="coerce")
-    edges = np.unique(np.nanquantile(e, np.linspace(0, 1, bins + 1)[1:-1])) if e.notna().any() else np.array([])
-
-    def shares(x: pd.Series) -> np.ndarray:
-        codes = np.where(x.isna(), len(edges) + 1, np.searchsorted(edges, x.to_numpy(), side="right"))
-        counts = np.bincount(codes, minlength=len(edges) + 2).astype(float)
-        return np.maximum(counts, 0.5) / max(len(x), 1)
-
-    pe, pa = shares(e), shares(a)
-    return float(np.sum((pa - pe) * np.log(pa / pe)))
 
 
 @contextmanager
@@ -314,8 +162,6 @@ def retrain(config=None, tables=None, as_of: str | pd.Timestamp | None = None) -
     RuntimeError
         Another run holds the lock.
     """
-    from churnml.models import ChurnModel
-
     cfg = load_config(config)
     tables = load_tables(tables, cfg)
     (when,) = month_starts(latest_month_start(tables) if as_of is None else as_of, tables)
@@ -334,8 +180,9 @@ def retrain(config=None, tables=None, as_of: str | pd.Timestamp | None = None) -
             # the job promotes by its own rule, never by registration order
             quiet = cfg.model_copy(update={"tracking": cfg.tracking.model_copy(update={"enabled": True, "first_version_champion": False})})
             challenger = ChurnModel(quiet).fit(tables, as_of=dates)
-            test = list(challenger.split_.test)
-            mine = score_metrics(challenger.test_predictions_.churned, challenger.test_predictions_[f"{challenger.fitted_.name}_probability"])
+            test = list(challenger.holdout_.split.test)
+            held = challenger.holdout_.predictions
+            mine = score_metrics(held.churned, held[f"{challenger.fitted_.name}_probability"])
             theirs = None
             if champion is not None:
                 rows = champion.evaluate_snapshots(tables, test)
@@ -358,7 +205,7 @@ def retrain(config=None, tables=None, as_of: str | pd.Timestamp | None = None) -
         model = _champion(name)[1]
         if model is None:
             raise RuntimeError(f"no champion in the registry {name!r} to score with: {result.reason}")
-        result.warning_list = [str(p) for p in write_atomic(score(tables, model, when, language=cfg.language), out_dir / f"warnings_{stamp}")]
+        result.warning_list = [str(p) for p in write_outputs(score(tables, model, when, language=cfg.language), out_dir / f"warnings_{stamp}")]
     logger.info("retrain %s: %s (%s)", stamp, result.decision, result.reason)
     return result
 
@@ -378,7 +225,7 @@ def _realised(tables: Tables, out_dir: Path, cfg: Config, when: pd.Timestamp) ->
 def _log_decision(challenger, result: RetrainResult, current: pd.DataFrame, realised: pd.DataFrame) -> None:
     """Decision, champion metrics, drift, expected precision, and realised precision of past lists, on the challenger's run."""
     numeric = [c for c in challenger.schema_.numeric if c in current.columns]
-    reference = challenger.training_sample_
+    reference = challenger.holdout_.reference
     drift = pd.Series({c: population_stability(reference[c], current[c]) for c in numeric}, name="psi").sort_values(ascending=False)
     scored = challenger.predict_frame(current)
     expected = scored[scored.warning_level > 0].groupby("warning_level").churn_probability.agg(["size", "mean"])

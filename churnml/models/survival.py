@@ -18,7 +18,7 @@ From the hazards, per customer:
   still being active after ``k`` periods;
 * ``p_churn_<h>d = 1 - S(h / period_days)`` for each configured horizon:
   non-decreasing in the horizon and never above 1 by construction;
-* ``expected_active_months``: ``sum_k S(k)`` in months of 30 days, the
+* ``expected_active_months``: ``sum_k S(k)`` in average months (30.44 days), the
   expected active time within the curve's window (a restricted mean).
 
 Why one hazard model rather than one classifier per horizon: consistency
@@ -40,13 +40,14 @@ import pandas as pd
 from sklearn.isotonic import IsotonicRegression
 
 from churnml.config import LightGBMSettings, SurvivalSettings
+from churnml.constants import MONTH_DAYS
+from churnml.models.lightgbm import fit_early_stopped, make_lightgbm
 
 __all__ = ["PERIOD", "SurvivalModel", "person_periods"]
 
 logger = logging.getLogger(__name__)
 
 PERIOD = "period"  # the feature that says which period after as_of a row is about
-DAYS_PER_MONTH = 30.0
 
 
 def person_periods(X: pd.DataFrame, churn_period: pd.Series, periods_observed: pd.Series, periods: int) -> tuple[pd.DataFrame, np.ndarray]:
@@ -114,8 +115,6 @@ class SurvivalModel:
         ``train`` and ``cal`` carry ``churn_period`` and ``periods_observed``
         (:func:`churnml.labels.churn_periods`).
         """
-        from churnml.models import make_lightgbm
-
         expected = float(np.minimum(train.periods_observed, settings.periods).mean()) if len(train) else 0.0
         if expected * len(train) > settings.max_rows:  # a random share of snapshots, each with its whole path
             keep = train.sample(frac=settings.max_rows / (expected * len(train)), random_state=seed).index
@@ -127,10 +126,7 @@ class SurvivalModel:
             raise ValueError("the survival model saw no churn in the training or calibration periods")
         # hazards are probabilities in their own right: no class weights, so isotonic has little to repair
         model = make_lightgbm(lightgbm.model_copy(update={"class_weight": None, "learning_rate": settings.learning_rate}), seed)
-        model.fit(
-            rows, y, eval_X=(cal_rows,), eval_y=(cal_y,), eval_metric="binary_logloss",
-            callbacks=[lgb.early_stopping(lightgbm.early_stopping_rounds, first_metric_only=True, verbose=False)],
-        )
+        fit_early_stopped(model, rows, y, cal_rows, cal_y, metric="binary_logloss", rounds=lightgbm.early_stopping_rounds)
         raw = model.predict_proba(cal_rows)[:, 1]
         calibrator = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip").fit(raw, cal_y)
         logger.info(
@@ -164,5 +160,5 @@ class SurvivalModel:
         for h in self.horizons_days:
             out[f"p_churn_{h}d"] = 1.0 - curve[:, h // self.period_days - 1]
         out["survival_curve"] = [row.tolist() for row in curve.round(12)]
-        out["expected_active_months"] = curve.sum(axis=1) * self.period_days / DAYS_PER_MONTH
+        out["expected_active_months"] = curve.sum(axis=1) * self.period_days / MONTH_DAYS
         return out

@@ -1,7 +1,9 @@
 """MLflow: every training run recorded, every model registered, any model loadable.
 
-:func:`log_run` is the one call (``ChurnModel.fit`` makes it unless
-``tracking.enabled`` is false). A run holds:
+:func:`log_run` is the one call. :func:`track_fit` makes it after every
+``ChurnModel.fit`` unless ``tracking.enabled`` is false: it is registered
+as a fit hook (the entry point ``churnml.fit_hooks`` in ``pyproject.toml``),
+so the model does not depend on this module. A run holds:
 
 * params: the whole configuration flattened (``model.lightgbm.num_leaves``,
   ``labels.churn.days``, ...), the churn definition and horizon, the as_of
@@ -15,7 +17,7 @@
   ``cause_distribution.csv``;
 * tags: ``churnml_version`` and ``git_commit`` (when churnml runs from a git
   checkout);
-* the model: an MLflow pyfunc logged from code (:mod:`churnml.pyfunc_model`)
+* the model: an MLflow pyfunc logged from code (:mod:`churnml.ops.pyfunc_model`)
   with a signature and an input example, registered under
   ``tracking.registered_model``; the new version gets the alias
   ``challenger``, and ``champion`` when the name has no champion yet.
@@ -46,27 +48,28 @@ import numpy as np
 import pandas as pd
 from mlflow.exceptions import MlflowException
 from mlflow.models import infer_signature
-from mlflow.tracking import MlflowClient
+from mlflow.types.schema import ColSpec, Schema
 
+from churnml._version import __version__
 from churnml.config import TrackingSettings
-from churnml.tables import TIME_COLUMN, Tables
+from churnml.data.schema import TIME_COLUMN
+from churnml.data.tables import Tables
+from churnml.evaluation import report as evaluation_report
+from churnml.model import ChurnModel
+from churnml.ops.registry import DEFAULT_EXPERIMENT, TrackingError, alias_new_version, tracking_uri
+from churnml.ops.serving import warning_columns
 
-__all__ = ["TrackingError", "data_fingerprint", "flatten", "load_model", "log_run", "promote", "tracking_uri"]
+__all__ = ["data_fingerprint", "flatten", "log_run", "track_fit"]
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_URI = "sqlite:///mlflow.db"
-DEFAULT_EXPERIMENT = "churnml"
 PYFUNC_CODE = Path(__file__).with_name("pyfunc_model.py")
 
 
-class TrackingError(RuntimeError):
-    """The tracking server or registry cannot do what was asked; the message names the URI."""
-
-
-def tracking_uri(settings: TrackingSettings) -> str:
-    """The URI runs go to: config, then ``MLFLOW_TRACKING_URI``, then ``sqlite:///mlflow.db``."""
-    return settings.uri or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_URI
+def track_fit(model: ChurnModel, tables: Tables | None) -> None:
+    """The fit hook: log the fitted model's run when ``tracking.enabled`` (see the module docstring)."""
+    if model.config_.tracking.enabled:
+        log_run(model, tables)
 
 
 def _experiment(settings: TrackingSettings) -> str:
@@ -146,7 +149,7 @@ def _metrics(report) -> dict[str, float]:
 
 
 def _input_example(model) -> pd.DataFrame:
-    example = model.test_rows_.head(5).reset_index(drop=True)
+    example = model.holdout_.example.head(5).reset_index(drop=True)
     return example[["customer_id", *model.schema_.columns]]
 
 
@@ -172,12 +175,7 @@ def log_run(model, tables: Tables | None = None, *, run_name: str | None = None)
         The tracking server is unreachable (nothing logged), or logging
         failed (the run is closed as FAILED).
     """
-    from churnml import __version__
-    from churnml.evaluation import report as evaluation_report
-
-    if not model.is_fitted:
-        raise ValueError("log_run needs a fitted ChurnModel")
-    settings = model.config.tracking
+    settings = model.config_.tracking
     uri = tracking_uri(settings)
     _check_reachable(uri)
     mlflow.set_tracking_uri(uri)
@@ -186,13 +184,13 @@ def log_run(model, tables: Tables | None = None, *, run_name: str | None = None)
     except MlflowException as exc:
         raise TrackingError(f"cannot use experiment {_experiment(settings)!r} at {uri}: {exc.message}") from None
     report = evaluation_report(model)
-    split = {k: [str(d.date()) for d in getattr(model.split_, k)] for k in ("train", "calibration", "test")}
-    churn = model.config.labels.churn
+    split = {k: [str(d.date()) for d in getattr(model.holdout_.split, k)] for k in ("train", "calibration", "test")}
+    churn = model.config_.labels.churn
     with mlflow.start_run(run_name=run_name) as run, tempfile.TemporaryDirectory() as tmp:
         try:
             tmp = Path(tmp)
             mlflow.set_tags({"churnml_version": __version__, "git_commit": _git_commit() or "unknown", "estimator": model.fitted_.name})
-            params = flatten(model.config.model_dump(mode="json"))
+            params = flatten(model.config_.model_dump(mode="json"))
             params.update({"churn.kind": churn.kind, "churn.horizon_days": str(churn.horizon_days)})
             params.update({f"as_of.{k}": ",".join(v) for k, v in split.items()})
             fingerprint = data_fingerprint(tables) if tables is not None else {}
@@ -202,18 +200,16 @@ def log_run(model, tables: Tables | None = None, *, run_name: str | None = None)
                 params.update({f"sample.{k}": str(v) for k, v in tables.sampling.items()})
             mlflow.log_params(params)
             mlflow.log_metrics(_metrics(report))
-            mlflow.log_text(model.config.to_yaml(), "config.yaml")
+            mlflow.log_text(model.config_.to_yaml(), "config.yaml")
             mlflow.log_dict(split, "split.json")
             mlflow.log_dict(fingerprint, "data_fingerprint.json")
             report.save(tmp / "report")
             mlflow.log_artifacts(str(tmp / "report"), "report")
             mlflow.log_text(model.feature_importance().to_csv(), "feature_importance.csv")
-            mlflow.log_text(model.test_causes_.to_csv(), "cause_distribution.csv")
+            mlflow.log_text(model.holdout_.causes.to_csv(), "cause_distribution.csv")
 
             saved = model.save(tmp / "churn_model")
             example = _input_example(model)
-            from churnml.serving import warning_columns
-
             with warnings.catch_warnings():  # MLflow's hint about integer columns concerns warning_level, never missing
                 warnings.simplefilter("ignore", UserWarning)
                 signature = infer_signature(example, warning_columns(model, example))
@@ -227,7 +223,7 @@ def log_run(model, tables: Tables | None = None, *, run_name: str | None = None)
                 registered_model_name=settings.registered_model if settings.register_model else None,
             )
             if settings.register_model:
-                _alias_new_version(settings.registered_model, info.registered_model_version, settings.first_version_champion)
+                alias_new_version(settings.registered_model, info.registered_model_version, settings.first_version_champion)
         except Exception:
             mlflow.end_run("FAILED")
             raise
@@ -244,54 +240,6 @@ def _use_experiment(name: str, uri: str) -> None:
     mlflow.set_experiment(name)
 
 
-def _optional_indicators(schema):
+def _optional_indicators(schema: Schema) -> Schema:
     """Every input column but customer_id may be absent (it then counts as missing)."""
-    from mlflow.types.schema import ColSpec, Schema
-
     return Schema([ColSpec(c.type, c.name, required=c.name == "customer_id") for c in schema.inputs])
-
-
-def _alias_new_version(name: str, version: int | str | None, first_is_champion: bool) -> None:
-    if version is None:
-        return
-    client = MlflowClient()
-    client.set_registered_model_alias(name, "challenger", str(version))
-    if not first_is_champion:
-        return
-    try:
-        client.get_model_version_by_alias(name, "champion")
-    except MlflowException:
-        client.set_registered_model_alias(name, "champion", str(version))
-        logger.info("registered %s version %s as champion (the first)", name, version)
-
-
-def promote(name: str, version: int | str, alias: str = "champion", uri: str | None = None) -> None:
-    """Point ``alias`` (default ``champion``) of registered model ``name`` at ``version``."""
-    client = MlflowClient(tracking_uri=uri)
-    try:
-        client.get_model_version(name, str(version))
-        client.set_registered_model_alias(name, alias, str(version))
-    except MlflowException as exc:
-        raise TrackingError(f"cannot set {name}@{alias} -> version {version} at {mlflow.get_tracking_uri()}: {exc.message}") from None
-
-
-def load_model(uri: str | Path):
-    """A ChurnModel from a directory written by ``ChurnModel.save``, or any MLflow model URI.
-
-    ``models:/churnml@champion``, ``models:/churnml/3``, ``runs:/<run id>/model``
-    and local paths of saved ChurnModels or logged MLflow models all work.
-    """
-    from churnml.models import ChurnModel
-
-    path = Path(str(uri))
-    if (path / "model.joblib").is_file():
-        return ChurnModel.load(path)
-    if ":/" not in str(uri) and not path.exists():
-        raise FileNotFoundError(f"no churnml model at {uri}: neither a saved model directory nor an MLflow URI (models:/name@alias)")
-    try:
-        loaded = mlflow.pyfunc.load_model(str(uri))
-    except MlflowException as exc:
-        raise TrackingError(f"cannot load model {uri} from {mlflow.get_tracking_uri()}: {exc.message}") from None
-    except OSError as exc:
-        raise FileNotFoundError(f"no churnml model at {uri}: {exc}") from None
-    return loaded.unwrap_python_model().model

@@ -22,7 +22,8 @@ import operator
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, ClassifierMixin
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_array, check_is_fitted
 
 from churnml.config import Rule, ScorecardSettings
 
@@ -77,15 +78,20 @@ class RuleScorecard(ClassifierMixin, BaseEstimator):
         Parameters
         ----------
         X : pandas.DataFrame
-            Indicator columns (as from :func:`churnml.build_indicators`).
-        y : ignored
+            Indicator columns (as from :func:`churnml.build_indicators`); an
+            array has no indicator names, so no rule applies to it.
+        y : ignored (checked to be a classification target when given)
 
         Returns
         -------
         self
         """
-        if not isinstance(X, pd.DataFrame):
-            raise TypeError(f"RuleScorecard needs a DataFrame with indicator columns, got {type(X).__name__}")
+        X = _frame(X)
+        if y is not None:  # the rules are not learned, but a target must be one a classifier can take
+            y = np.asarray(y)
+            check_classification_targets(y)
+            if len(y) != len(X):
+                raise ValueError(f"X has {len(X)} rows but y has {len(y)}")
         settings = self._settings()
         self.weights_ = dict(settings.category_weights)
         self.rules_ = [r for r in settings.rules if r.indicator in X.columns]
@@ -93,8 +99,8 @@ class RuleScorecard(ClassifierMixin, BaseEstimator):
         if self.skipped_rules_:
             logger.info("scorecard: %d rule(s) skipped, their indicators are absent: %s", len(self.skipped_rules_), self.skipped_rules_)
         self.classes_ = np.array([0, 1])
-        self.feature_names_in_ = np.array(sorted({r.indicator for r in self.rules_}), dtype=object)
-        self.n_features_in_ = len(self.feature_names_in_)
+        self.feature_names_in_ = np.asarray(X.columns, dtype=object)
+        self.n_features_in_ = X.shape[1]
         return self
 
     def deductions(self, X: pd.DataFrame) -> pd.DataFrame:
@@ -107,6 +113,7 @@ class RuleScorecard(ClassifierMixin, BaseEstimator):
             values never fire a rule.
         """
         check_is_fitted(self, "rules_")
+        X = _frame(X)
         missing = [r.indicator for r in self.rules_ if r.indicator not in X.columns]
         if missing:
             raise KeyError(f"indicator column(s) {sorted(set(missing))} missing from the frame the scorecard scores")
@@ -119,6 +126,7 @@ class RuleScorecard(ClassifierMixin, BaseEstimator):
 
     def category_deductions(self, X: pd.DataFrame) -> pd.DataFrame:
         """Points deducted per category, each capped at the category's weight."""
+        X = _frame(X)
         points = self.deductions(X)
         category = {r.name: r.category for r in self.rules_}
         per_category = points.T.groupby(category).sum().T if len(points.columns) else pd.DataFrame(index=X.index)
@@ -130,6 +138,7 @@ class RuleScorecard(ClassifierMixin, BaseEstimator):
 
     def fired_rules(self, X: pd.DataFrame) -> pd.Series:
         """For each row, ``{rule name: points}`` of the rules that fired (for explanations)."""
+        X = _frame(X)
         points = self.deductions(X)
         return pd.Series([{k: v for k, v in row.items() if v > 0} for row in points.to_dict("records")], index=X.index)
 
@@ -141,3 +150,11 @@ class RuleScorecard(ClassifierMixin, BaseEstimator):
     def predict(self, X: pd.DataFrame) -> np.ndarray:
         """1 where the score is below 50 (the documents' "high churn risk")."""
         return (self.predict_proba(X)[:, 1] > 0.5).astype(int)
+
+
+def _frame(X) -> pd.DataFrame:
+    """Indicator rows as a DataFrame; array-likes (checked by scikit-learn) get positional column names, which no rule reads."""
+    if isinstance(X, pd.DataFrame):
+        return X
+    array = check_array(X, dtype=None, ensure_all_finite="allow-nan")
+    return pd.DataFrame(array, columns=[f"x{i}" for i in range(array.shape[1])])

@@ -1,0 +1,298 @@
+"""The validated tables: one container for every stage, and the loaders that build it.
+
+Loaders accept a dict of pandas DataFrames, a directory of Parquet/CSV files,
+or Ibis tables from any Ibis connection. Every loader validates
+(:mod:`churnml.data.validation`) and returns :class:`Tables`: canonical
+column names and types as lazy Ibis expressions on one backend, plus the
+:class:`~churnml.data.validation.ValidationReport` that counts every excluded
+or coerced row.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import ibis
+import ibis.expr.types as ir
+import pandas as pd
+
+from churnml.config import Config, load_config
+from churnml.data.schema import SCHEMA, TIME_COLUMN
+from churnml.data.validation import DataValidationError, ValidationReport, canonicalize, missing_orders
+
+__all__ = ["Tables", "from_directory", "from_ibis", "from_pandas", "load_tables"]
+
+logger = logging.getLogger(__name__)
+
+
+class Tables(Mapping[str, ir.Table]):
+    """Validated canonical tables as Ibis expressions on one backend.
+
+    Use it like a read-only dict: ``tables["orders"]`` is an Ibis table,
+    ``"invoices" in tables`` says whether a table is present.
+
+    Attributes
+    ----------
+    con : ibis backend
+        The connection every table is bound to.
+    report : ValidationReport
+        What validation found and did.
+    """
+
+    def __init__(self, con: Any, tables: dict[str, ir.Table], report: ValidationReport, sampling: dict | None = None):
+        self.con = con
+        self._tables = tables
+        self.report = report
+        self.sampling = sampling  # set by sample_customers; logged with every model trained on these tables
+        self._ranges: dict[str, tuple[pd.Timestamp | None, pd.Timestamp | None]] = {}
+
+    def time_range(self, name: str) -> tuple[pd.Timestamp | None, pd.Timestamp | None]:
+        """First and last time stamp of table ``name`` (None when empty): one query, remembered."""
+        if name not in self._ranges:
+            t = self[name]
+            column = t[TIME_COLUMN[name]]
+            got = t.aggregate(lo=column.min(), hi=column.max()).to_pyarrow().to_pylist()[0]
+            self._ranges[name] = tuple(None if v is None else pd.Timestamp(v) for v in (got["lo"], got["hi"]))
+        return self._ranges[name]
+
+    def sample_customers(self, fraction: float, seed: int = 0) -> Tables:
+        """A random share of the customers, with all their rows in every table.
+
+        The way to train on a customer base larger than one machine: the draw
+        (a hash of customer_id and seed) runs on the tables' own engine, such
+        as Spark, so only the sample's indicator rows ever reach pandas. Every
+        customer has the same chance whatever its behaviour, so churn rates,
+        and the calibrated probabilities of a model trained on the sample,
+        stay those of the whole base. The draw is deterministic per engine;
+        ``sampling`` records it and MLflow logs it with the model.
+
+        Parameters
+        ----------
+        fraction : float
+            Share of customers to keep, in (0, 1].
+        seed : int
+
+        Returns
+        -------
+        Tables
+        """
+        if not 0 < fraction <= 1:
+            raise ValueError(f"fraction must be in (0, 1], got {fraction}")
+        tables = self._filtered(lambda t: _bucket(t, seed, 1_000_000) < round(fraction * 1_000_000))
+        population = int(self._tables["customers"].count().to_pyarrow().as_py())
+        sampled = int(tables["customers"].count().to_pyarrow().as_py())
+        logger.info("sampled %d of %d customers (fraction %s, seed %d)", sampled, population, fraction, seed)
+        sampling = {"fraction": fraction, "seed": seed, "customers": sampled, "population": population}
+        return Tables(self.con, tables, self.report, sampling)
+
+    def customer_bounds(self, chunks: int) -> list[str]:
+        """The ``chunks - 1`` customer ids that split the customers, in sorted order, into groups of equal size."""
+        if chunks < 1:
+            raise ValueError(f"chunks must be at least 1, got {chunks}")
+        if chunks == 1:  # one group needs no bound, and no sort of the ids
+            return []
+        ids = self._tables["customers"].select("customer_id").order_by("customer_id").to_pyarrow().column(0)
+        return sorted({ids[len(ids) * i // chunks].as_py() for i in range(1, chunks)} if len(ids) else set())
+
+    def customer_range(self, low: str | None, high: str | None) -> Tables:
+        """The customers with ``low <= customer_id < high`` (None: unbounded), with all their rows.
+
+        A range rather than a hash: where files are clustered by customer,
+        the engine reads only the row groups of the range. With both bounds
+        None, the tables themselves.
+        """
+        if low is None and high is None:
+            return self
+
+        def keep(t: ir.Table) -> ir.BooleanValue:
+            inside = ibis.literal(True)
+            if low is not None:
+                inside &= t.customer_id >= low
+            if high is not None:
+                inside &= t.customer_id < high
+            return inside
+
+        return Tables(self.con, self._filtered(keep), self.report, self.sampling)
+
+    def _filtered(self, keep) -> dict[str, ir.Table]:
+        # the same rule in every table: a customer is in or out everywhere, and no join is needed
+        return {name: (t.filter(keep(t)) if SCHEMA[name].has_customer else t) for name, t in self._tables.items()}
+
+    def __getitem__(self, name: str) -> ir.Table:
+        if name not in self._tables:
+            raise KeyError(f"table {name!r} is not present; present tables: {sorted(self._tables)}")
+        return self._tables[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._tables)
+
+    def __len__(self) -> int:
+        return len(self._tables)
+
+    def __repr__(self) -> str:
+        sizes = ", ".join(f"{k}={self.report.rows_out.get(k, '?')}" for k in self._tables)
+        return f"Tables({sizes})"
+
+    def to_pandas(self, name: str) -> pd.DataFrame:
+        """Materialise one canonical table as pandas."""
+        return self[name].to_pandas()
+
+    def summary(self) -> pd.DataFrame:
+        """Rows, customers and date range per table, one row per present table."""
+        rows = []
+        for name, t in self._tables.items():
+            time_col = TIME_COLUMN[name]
+            aggs = {
+                "rows": t.count(),
+                "first": t[time_col].min(),
+                "last": t[time_col].max(),
+            }
+            if SCHEMA[name].has_customer:
+                aggs["customers"] = t.customer_id.nunique()
+            got = t.aggregate(**aggs).to_pandas().iloc[0].to_dict()
+            rows.append(
+                {
+                    "table": name,
+                    "rows": int(got["rows"]),
+                    "customers": int(got["customers"]) if "customers" in got else None,
+                    "first": got["first"],
+                    "last": got["last"],
+                    "dropped": self.report.dropped.get(name, 0),
+                }
+            )
+        return pd.DataFrame(rows).astype({"customers": "Int64"})
+
+
+def _bucket(t: ir.Table, seed: int, buckets: int) -> ir.IntegerColumn:
+    """A customer's bucket in [0, buckets): a hash of customer_id and seed, the same in every table."""
+    return (t.customer_id.concat(f"|{seed}").hash() % buckets).abs()
+
+
+# --------------------------------------------------------------------------
+# Loaders
+
+
+def load_tables(source: Any, config: Config | str | Path | dict | None = None) -> Tables:
+    """Load and validate raw tables from any supported source.
+
+    Parameters
+    ----------
+    source : dict, path, Tables or Ibis backend
+        A dict of table name -> pandas DataFrame or Ibis table, a directory of
+        Parquet/CSV files, an Ibis connection, or already loaded ``Tables``
+        (returned as is).
+    config : Config, path or dict, optional
+        Column mapping and validation actions; embedded defaults when None.
+
+    Returns
+    -------
+    Tables
+    """
+    if isinstance(source, Tables):
+        return source
+    if isinstance(source, (str, Path)):
+        return from_directory(source, config)
+    if isinstance(source, Mapping):
+        if all(isinstance(v, pd.DataFrame) for v in source.values()):
+            return from_pandas(source, config)
+        return from_ibis(source, config)
+    if hasattr(source, "list_tables"):
+        return from_ibis(source, config)
+    raise TypeError(
+        "tables must be a dict of DataFrames or Ibis tables, a directory path, or an Ibis "
+        f"connection; got {type(source).__name__}"
+    )
+
+
+def _duckdb() -> Any:
+    con = ibis.duckdb.connect()
+    # Time-zone-aware inputs become naive UTC, whatever the machine's zone.
+    con.raw_sql("SET TimeZone = 'UTC'")
+    return con
+
+
+def _source_names(cfg: Config) -> dict[str, str]:
+    return {name: (cfg.tables[name].source if name in cfg.tables and cfg.tables[name].source else name) for name in SCHEMA}
+
+
+def from_pandas(frames: Mapping[str, pd.DataFrame], config: Config | str | Path | dict | None = None) -> Tables:
+    """Load tables from a dict of pandas DataFrames keyed by table (or source) name.
+
+    The frames are copied into an in-process DuckDB database.
+    """
+    cfg = load_config(config)
+    con = _duckdb()
+    raw = {}
+    for name, source in _source_names(cfg).items():
+        if source in frames:
+            frame = frames[source]
+            if not isinstance(frame, pd.DataFrame):
+                raise TypeError(f"table '{name}' must be a pandas DataFrame, got {type(frame).__name__}")
+            raw[name] = con.create_table(f"raw_{name}", frame)
+    _reject_unknown(frames, cfg)
+    return Tables(con, *canonicalize(raw, cfg))
+
+
+def from_directory(path: str | Path, config: Config | str | Path | dict | None = None, *, con: Any = None) -> Tables:
+    """Load tables from a directory holding ``<name>.parquet``, ``<name>.csv`` or ``<name>/*.parquet``.
+
+    Files are read lazily (out of core) by ``con``, any Ibis backend that
+    reads Parquet: an in-process DuckDB by default, or e.g.
+    ``ibis.pyspark.connect(spark)`` to read them with Spark (set the Spark
+    session time zone to UTC). Nothing is loaded into pandas.
+    """
+    cfg = load_config(config)
+    root = Path(path)
+    if not root.is_dir():
+        raise FileNotFoundError(f"table directory {root} does not exist")
+    con = con or _duckdb()
+    raw = {}
+    for name, source in _source_names(cfg).items():
+        if (root / f"{source}.parquet").is_file():
+            raw[name] = con.read_parquet(root / f"{source}.parquet", table_name=f"raw_{name}")
+        elif (root / source).is_dir() and any((root / source).glob("*.parquet")):
+            raw[name] = con.read_parquet(str(root / source / "*.parquet"), table_name=f"raw_{name}")
+        elif (root / f"{source}.csv").is_file():
+            raw[name] = con.read_csv(root / f"{source}.csv", table_name=f"raw_{name}")
+    if "orders" not in raw:
+        found = sorted(p.name for p in root.iterdir())[:10]
+        source = _source_names(cfg)["orders"]
+        raise DataValidationError([missing_orders("no_source", source=source, root=root, found=found)], cfg.language)
+    return Tables(con, *canonicalize(raw, cfg))
+
+
+def from_ibis(source: Any, config: Config | str | Path | dict | None = None) -> Tables:
+    """Load tables from an Ibis connection (DuckDB file, Spark, ...) or a dict of Ibis tables.
+
+    With a connection, tables are looked up by (mapped) name. All tables must
+    live on the same backend.
+    """
+    cfg = load_config(config)
+    if isinstance(source, Mapping):
+        tables = {k: v for k, v in source.items()}
+        bad = [k for k, v in tables.items() if not isinstance(v, ir.Table)]
+        if bad:
+            raise TypeError(f"tables {bad} are not Ibis tables; pass all as DataFrames or all as Ibis tables")
+        _reject_unknown(tables, cfg)
+        raw = {name: tables[src] for name, src in _source_names(cfg).items() if src in tables}
+        if not raw:
+            raise DataValidationError([missing_orders()], cfg.language)
+        con = next(iter(raw.values()))._find_backend()
+    else:
+        con = source
+        present = set(con.list_tables())
+        raw = {name: con.table(src) for name, src in _source_names(cfg).items() if src in present}
+    return Tables(con, *canonicalize(raw, cfg))
+
+
+def _reject_unknown(frames: Mapping[str, Any], cfg: Config) -> None:
+    known = set(_source_names(cfg).values())
+    unknown = sorted(set(frames) - known)
+    if unknown:
+        raise ValueError(
+            f"unknown table name(s) {unknown}; canonical tables are {sorted(SCHEMA)} "
+            "(map your names with tables.<name>.source in the config)"
+        )

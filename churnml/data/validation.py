@@ -1,0 +1,302 @@
+"""Validation: rename, cast and check raw tables against the contract, reporting every problem at once.
+
+Each check (:class:`churnml.config.ValidationSettings`) either stops with an
+error naming the table, the column and up to five offending values with their
+row keys, or keeps (``warn``) or drops (``drop``) the rows and counts them in
+the :class:`ValidationReport`. Checks run as queries on the tables' own
+backend, one scan per table.
+
+Time stamps are naive and read as UTC: time-zone-aware inputs are converted
+to UTC first, so tables with and without zones can be mixed.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+import ibis
+import ibis.expr.types as ir
+import pandas as pd
+
+from churnml.config import Config
+from churnml.data.schema import SCHEMA, TableSpec
+from churnml.messages import text
+
+__all__ = ["DataValidationError", "Issue", "ValidationReport", "canonicalize", "missing_orders"]
+
+logger = logging.getLogger(__name__)
+
+MAX_EXAMPLES = 5
+
+
+@dataclass(frozen=True)
+class Issue:
+    """One failed data check.
+
+    ``detail`` names the catalog text (``validation.<detail>`` in
+    :mod:`churnml.messages`) that says what was expected, filled with
+    ``params``; the message is available in every catalog language.
+    """
+
+    check: str
+    table: str
+    column: str
+    count: int
+    examples: tuple[str, ...]
+    detail: str
+    action: str
+    params: tuple[tuple[str, str], ...] = ()
+
+    def expected(self, language: str = "en") -> str:
+        return text(f"validation.{self.detail}", language, **dict(self.params))
+
+    def message(self, language: str = "en") -> str:
+        if self.check == "missing_column":
+            key = "validation.table_missing" if self.column == "*" else "validation.column_missing"
+            return text(key, language, table=self.table, column=self.column, expected=self.expected(language))
+        return text(
+            "validation.issue", language, table=self.table, column=self.column, count=self.count,
+            expected=self.expected(language), check=self.check, examples=", ".join(self.examples),
+        )
+
+
+@dataclass
+class ValidationReport:
+    """Every check that failed, what was done, and the rows per table kept."""
+
+    issues: list[Issue] = field(default_factory=list)
+    rows_in: dict[str, int] = field(default_factory=dict)
+    rows_out: dict[str, int] = field(default_factory=dict)
+    derived: list[str] = field(default_factory=list)
+
+    @property
+    def errors(self) -> list[Issue]:
+        return [i for i in self.issues if i.action == "error"]
+
+    @property
+    def dropped(self) -> dict[str, int]:
+        return {t: self.rows_in[t] - self.rows_out[t] for t in self.rows_out if self.rows_in[t] != self.rows_out[t]}
+
+    def to_frame(self) -> pd.DataFrame:
+        cols = ["check", "table", "column", "count", "action", "expected", "examples"]
+        return pd.DataFrame(
+            [[i.check, i.table, i.column, i.count, i.action, i.expected(), list(i.examples)] for i in self.issues],
+            columns=cols,
+        )
+
+
+class DataValidationError(ValueError):
+    """Raised when input tables break the contract; lists every problem found."""
+
+    def __init__(self, issues: list[Issue], language: str = "en"):
+        self.issues = issues
+        body = "\n".join(f"  - {i.message(language)}" for i in issues)
+        checks = sorted({i.check for i in issues} - {"missing_column"})
+        settings = " / ".join(f"validation.{c}" for c in checks)
+        tail = "\n" + text("validation.continue_hint", language, settings=settings) if checks else ""
+        super().__init__(f"{text('validation.header', language, count=len(issues))}\n{body}{tail}")
+
+
+def missing_orders(detail: str = "orders_missing", **params: object) -> Issue:
+    """The issue raised when there is no orders table (the one required table)."""
+    return Issue("missing_column", "orders", "*", 1, (), detail, "error", _params(params))
+
+
+def _params(values: dict[str, object]) -> tuple[tuple[str, str], ...]:
+    return tuple((k, str(v)) for k, v in values.items())
+
+
+def _examples(expr: ir.Table, columns: list[str]) -> tuple[str, ...]:
+    df = expr.select(*columns).limit(MAX_EXAMPLES).to_pandas()
+    out = []
+    for row in df.itertuples(index=False):
+        shown = [f"{c}={v!r}" for c, v in zip(columns, row, strict=True)]
+        out.append(f"({', '.join(shown)})" if len(columns) > 1 else repr(row[0]))
+    return tuple(out)
+
+
+def _key_columns(spec: TableSpec, column: str, available: list[str]) -> list[str]:
+    keys = [k for k in (spec.primary_key or ("customer_id",)) if k in available and k != column]
+    return [*keys, column]
+
+
+def canonicalize(raw: dict[str, ir.Table], cfg: Config) -> tuple[dict[str, ir.Table], ValidationReport]:
+    """Rename, cast and check every table; raise once with every error found.
+
+    Returns the canonical tables (lazy, on the raw tables' backend) and the report.
+    """
+    report = ValidationReport()
+    if "orders" not in raw:
+        raise DataValidationError([missing_orders()], cfg.language)
+
+    # 1. Required columns, all tables at once.
+    missing: list[Issue] = []
+    renamed: dict[str, ir.Table] = {}
+    for name, t in raw.items():
+        spec = SCHEMA[name]
+        mapping = cfg.tables[name].columns if name in cfg.tables else {}
+        have = set(t.columns)
+        rename = {canon: user for canon, user in mapping.items() if user in have}
+        present = sorted(have)[:20]
+        for canon, user in mapping.items():
+            if user not in have and canon in spec.required_columns:
+                params = _params({"user": user, "canon": canon, "present": present})
+                missing.append(Issue("missing_column", name, canon, 1, (), "mapped_column", "error", params))
+        t = t.rename(rename) if rename else t
+        for canon in spec.required_columns:
+            if canon not in t.columns and canon not in mapping:
+                params = _params({"dtype": spec.column(canon).dtype, "table": name, "canon": canon, "present": present})
+                missing.append(Issue("missing_column", name, canon, 1, (), "required_column", "error", params))
+        renamed[name] = t
+    if missing:
+        raise DataValidationError(missing, cfg.language)
+
+    # 2. Cast to canonical types, counting values that do not parse.
+    out: dict[str, ir.Table] = {}
+    for name, t in renamed.items():
+        spec = SCHEMA[name]
+        values = cfg.tables[name].values if name in cfg.tables else {}
+        out[name], issues, report.rows_in[name] = _cast_and_check(t, spec, values, cfg)
+        if report.rows_in[name] == 0 and spec.required:
+            raise DataValidationError([Issue("null_value", name, "*", 0, (), "empty_table", "error")], cfg.language)
+        report.issues.extend(issues)
+
+    # 3. Rows that reference customers the customers table does not know.
+    if "customers" in out:
+        known = out["customers"].select("customer_id")
+        for name, t in out.items():
+            if name == "customers" or not SCHEMA[name].has_customer:
+                continue
+            orphan = t.anti_join(known, "customer_id")
+            n = int(orphan.count().to_pyarrow().as_py())
+            if n:
+                action = cfg.validation.unknown_customer
+                report.issues.append(
+                    Issue(
+                        "unknown_customer",
+                        name,
+                        "customer_id",
+                        n,
+                        tuple(orphan.select("customer_id").distinct().limit(MAX_EXAMPLES).to_pandas().customer_id.map(repr)),
+                        "unknown_customer",
+                        action,
+                    )
+                )
+                if action == "drop":
+                    out[name] = t.semi_join(known, "customer_id")
+    else:
+        out["customers"] = _customers_from_orders(out["orders"])
+        report.derived.append("customers")
+        logger.info("table 'customers' absent: derived from orders (signup_date = first order)")
+
+    for issue in report.issues:
+        if issue.action != "error":
+            logger.warning("%s -> %s", issue.message(), "rows dropped" if issue.action == "drop" else "kept")
+    if report.errors:
+        raise DataValidationError(report.errors, cfg.language)
+    changed = {i.table for i in report.issues if i.action == "drop"} | set(report.derived)
+    for name, t in out.items():  # count again only where rows were dropped or derived
+        report.rows_out[name] = int(t.count().to_pyarrow().as_py()) if name in changed else report.rows_in[name]
+        report.rows_in.setdefault(name, report.rows_out[name])
+    for name, n in report.dropped.items():
+        logger.warning("table '%s': %d of %d rows excluded by validation", name, n, report.rows_in[name])
+    return out, report
+
+
+def _customers_from_orders(orders: ir.Table) -> ir.Table:
+    return orders.group_by("customer_id").aggregate(
+        industry=ibis.null("string"),
+        segment=ibis.null("string"),
+        signup_date=orders.order_date.min(),
+        region=ibis.null("string"),
+        contract_end_date=ibis.null("timestamp"),
+    )
+
+
+def _cast(col: ir.Column, dtype: str) -> ir.Column:
+    target = ibis.dtype(dtype)
+    if col.type().copy(nullable=True) == target:
+        return col
+    if target.is_timestamp() and (col.type().is_timestamp() or col.type().is_date()):
+        # zone-aware -> naive UTC (the session zone is UTC); any precision -> one type
+        return col.cast(target)
+    if target.is_string():
+        return col.cast(target)
+    return col.try_cast(target)
+
+
+def _cast_and_check(t: ir.Table, spec: TableSpec, values: dict[str, dict[str, str]], cfg: Config) -> tuple[ir.Table, list[Issue], int]:
+    """Return the canonical table, the issues found in it and its row count."""
+    actions = cfg.validation
+    present = [c for c in spec.columns if c.name in t.columns]
+    cast = {}
+    for col in present:
+        expr = t[col.name]
+        if col.name in values and values[col.name]:
+            expr = expr.cast("string").substitute(values[col.name])
+        if col.allowed:  # 'Complaint ' and 'complaint' are the same category
+            # a regex, not strip(): Ibis 12 compiles strip() on Spark to TRIM(' \t\n\r\v\f' FROM x),
+            # which Spark reads as "trim the letter f" ('feedback' -> 'eedback')
+            expr = expr.cast("string").re_replace(r"^\s+|\s+$", "").lower()
+        cast[col.name] = _cast(expr, col.dtype)
+    # Optional columns absent from the input become typed nulls so that
+    # downstream code sees one schema.
+    for col in spec.columns:
+        if col.name not in cast:
+            cast[col.name] = ibis.null(col.dtype)
+    typed = t.select(**{name: cast[name] for name in spec.column_names}, **{f"__raw_{c.name}": t[c.name] for c in present})
+
+    # check, column, bad rows, parameters of the check's catalog text, action
+    checks: list[tuple[str, str, ir.BooleanColumn, dict, str]] = []
+    for col in present:
+        raw, new = typed[f"__raw_{col.name}"], typed[col.name]
+        if col.dtype != "string":
+            checks.append(("unparseable", col.name, raw.notnull() & new.isnull(), {"dtype": col.dtype}, actions.unparseable))
+        if col.required:
+            checks.append(("null_value", col.name, raw.isnull(), {}, actions.null_value))
+        if col.non_negative:
+            checks.append(("negative_value", col.name, new < 0, {}, actions.negative_value))
+        if col.allowed:
+            outside = new.notnull() & ~new.isin(list(col.allowed))
+            checks.append(("unknown_value", col.name, outside, {"allowed": list(col.allowed), "table": spec.name}, actions.unknown_value))
+    for earlier, later in spec.date_order:
+        if earlier in t.columns and later in t.columns:
+            checks.append(("date_order", later, typed[later] < typed[earlier], {"earlier": earlier}, actions.date_order))
+
+    issues: list[Issue] = []
+    # one scan counts the rows and every check's failures
+    counts = typed.aggregate(
+        rows=typed.count(), **{f"c{i}": chk[2].fill_null(False).cast("int64").sum() for i, chk in enumerate(checks)}
+    ).to_pandas().iloc[0]
+    drop = None
+    for i, (check, column, bad, params, action) in enumerate(checks):
+        n = int(counts[f"c{i}"] or 0)
+        if not n:
+            continue
+        bad = bad.fill_null(False)
+        # show the value as the user wrote it, beside the row's key
+        show = [f"__raw_{c}" if c == column else c for c in _key_columns(spec, column, list(t.columns))]
+        examples = tuple(e.replace(f"__raw_{column}=", f"{column}=") for e in _examples(typed.filter(bad), show))
+        issues.append(Issue(check, spec.name, column, n, examples, check, action, _params(params)))
+        if action == "drop":
+            drop = bad if drop is None else (drop | bad)
+
+    for key in [spec.primary_key] if spec.primary_key and spec.key_is_unique else []:
+        if not all(k in t.columns for k in key):
+            continue
+        dupes = typed.group_by(list(key)).aggregate(dup_rows=typed.count()).filter(lambda d: d.dup_rows > 1)
+        n_dupes = int(dupes.dup_rows.sum().to_pyarrow().as_py() or 0)
+        if n_dupes:
+            action = actions.duplicate_key
+            ex = _examples(dupes, list(key))
+            issues.append(Issue("duplicate_key", spec.name, "+".join(key), n_dupes, ex, "duplicate_key", action))
+            if action == "drop":
+                # keep the first row of each key, deterministically by all columns
+                order = [typed[c] for c in spec.column_names]
+                typed = typed.mutate(__rank=ibis.row_number().over(group_by=list(key), order_by=order))
+                typed = typed.filter(typed.__rank == 0).drop("__rank")
+
+    if drop is not None:
+        typed = typed.filter(~drop)
+    return typed.select(*spec.column_names), issues, int(counts["rows"])

@@ -1,0 +1,25 @@
+"""Test benches: the bundled sample and the synthetic churn world with planted causes.
+
+* :mod:`.world`: :func:`make_synthetic` and :func:`write_synthetic` (the
+  generative story is in its docstring);
+* :mod:`.population`: who churns, when and why, and the signals;
+* :mod:`.generators`: one generator per raw table;
+* :mod:`.retention`: a simulated retention programme (``interventions``);
+* :mod:`.sample`: :func:`load_sample`, the bundled ``data/sample/``.
+"""
+
+from churnml.datasets.retention import RetentionProgramme
+from churnml.datasets.sample import SAMPLE_DIR, SAMPLE_SPEC, load_sample, load_sample_truth, write_sample
+from churnml.datasets.world import make_synthetic, synthetic_frames, write_synthetic
+
+__all__ = [
+    "SAMPLE_DIR",
+    "SAMPLE_SPEC",
+    "RetentionProgramme",
+    "load_sample",
+    "load_sample_truth",
+    "make_synthetic",
+    "synthetic_frames",
+    "write_sample",
+    "write_synthetic",
+]

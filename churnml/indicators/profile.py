@@ -1,0 +1,52 @@
+"""Profile fields: tenure, value (monthly spend), contract renewal, industry, segment, region."""
+
+from __future__ import annotations
+
+import ibis
+import ibis.expr.types as ir
+
+from churnml.constants import DAY_SECONDS, MONTH_DAYS
+from churnml.indicators.context import WindowContext
+from churnml.indicators.registry import indicator
+
+
+@indicator(
+    "tenure_months", "profile", ["customers"], None,
+    "NaN when neither a signup date nor any earlier record is known.", higher_is_riskier=False,
+)
+def _tenure(ctx: WindowContext):
+    """Whole months from the customer's start (signup, or first record) to as_of."""
+    return (ctx.m - ctx.column("start_m")).cast("float64")
+
+
+@indicator(
+    "monthly_spend", "profile", ["orders"], None,
+    "NaN before the customer's first month.", params=["recent_months", "history_months"], higher_is_riskier=False,
+)
+def _monthly_spend(ctx: WindowContext):
+    """Mean monthly order amount over the recent and history windows together: the customer's value."""
+    lo = -(ctx.s.recent_months + ctx.s.history_months)
+    months = ctx.observed("orders", lo, -1)
+    return (months > 0).ifelse(ctx.win("o_amount", lo, -1) / months, ibis.null("float64"))
+
+
+@indicator(
+    "months_to_contract_end", "profile", ["contracts"], None,
+    "NaN without an active contract term with an end date at as_of.", higher_is_riskier=False,
+)
+def _contract_end(ctx: WindowContext):
+    """Months from as_of to the end of the active contract term (renewal is a key node)."""
+    n = ctx.state("c_end_n")
+    return (n > 0).ifelse((ctx.state("c_end") / n - ctx.as_of) / DAY_SECONDS / MONTH_DAYS, ibis.null("float64"))
+
+
+def _profile_field(name: str) -> None:
+    def column(ctx: WindowContext) -> ir.Value:
+        return ctx.column(name)
+
+    column.__doc__ = f"Customer {name} (profile field)."
+    indicator(name, "profile", ["customers"], None, "Null when unknown.", higher_is_riskier=None, kind="categorical")(column)
+
+
+for _name in ("industry", "segment", "region"):
+    _profile_field(_name)

@@ -1,0 +1,466 @@
+"""ChurnModel: indicators, labels, estimators, calibration, warning levels and causes, composed.
+
+:class:`ChurnModel` is a scikit-learn estimator over raw tables:
+``__init__`` stores the configuration as given, ``fit`` validates it, builds
+the training frame (:mod:`churnml.training`), splits it in time, fits and
+calibrates the rule scorecard and LightGBM (:mod:`churnml.models`), chooses
+the warning policy (:mod:`churnml.scoring.health`) and the survival model,
+and keeps its out-of-time test slice in :attr:`ChurnModel.holdout_`.
+:meth:`ChurnModel.predict_frame` turns indicator rows into warning columns
+and :meth:`ChurnModel.score` into the warning list
+(:mod:`churnml.scoring.warning_list`).
+
+After every fit, the functions registered under the entry-point group
+``churnml.fit_hooks`` run; churnml registers :func:`churnml.ops.tracking.track_fit`,
+which logs the run to MLflow when ``tracking.enabled`` (the default): the
+model does not depend on the tracking module, and another package can add
+its own hook.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from importlib.metadata import entry_points
+from pathlib import Path
+
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator
+from sklearn.utils.validation import check_is_fitted
+
+from churnml._version import __version__
+from churnml.config import Config, ModelSettings, load_config
+from churnml.constants import KEYS, TARGET
+from churnml.data.calendar import month_starts, scoring_dates
+from churnml.data.tables import Tables, load_tables
+from churnml.indicators.build import build_indicators
+from churnml.indicators.registry import REGISTRY
+from churnml.labels import ChurnDefinition, labelled_dates, scoring_status
+from churnml.models.calibration import FittedEstimator, calibrate, check_positives
+from churnml.models.features import FeatureSchema
+from churnml.models.lightgbm import fit_early_stopped, make_lightgbm
+from churnml.models.persistence import load_directory, save_directory
+from churnml.models.scorecard import RuleScorecard
+from churnml.models.survival import SurvivalModel
+from churnml.scoring import causes
+from churnml.scoring.causes import PeerAverages, ValueTiers
+from churnml.scoring.health import choose_policy, customer_value, health_score
+from churnml.scoring.warning_list import warning_list
+from churnml.training import TimeSplit, make_training_frame, time_split
+
+__all__ = ["FIT_HOOKS", "ChurnModel", "Holdout"]
+
+logger = logging.getLogger(__name__)
+
+FIT_HOOKS = "churnml.fit_hooks"  # entry-point group: callables (model, tables) run after every fit
+NOT_FITTED = (
+    "This %(name)s is not fitted yet. Call 'fit' with the raw tables before using it, "
+    "or ChurnModel.cold_start(tables) for the rule scorecard without training data."
+)
+
+
+@dataclass(frozen=True)
+class Holdout:
+    """What a fit kept aside to judge and monitor the model.
+
+    Attributes
+    ----------
+    split : TimeSplit
+        Snapshot dates of the train, calibration and test slices.
+    predictions : pandas.DataFrame
+        The out-of-time test slice: keys, ``churned``, ``monthly_spend`` and
+        per model the raw and calibrated probability, health score and
+        level; with a survival model, ``churned_<h>d`` and ``p_churn_<h>d``.
+    causes : pandas.Series
+        Warned test customers by level and primary cause.
+    example : pandas.DataFrame
+        A few test-slice indicator rows (the MLflow input example).
+    reference : pandas.DataFrame
+        A sample of the latest training snapshot's population, for drift reports.
+    """
+
+    split: TimeSplit
+    predictions: pd.DataFrame
+    causes: pd.Series
+    example: pd.DataFrame
+    reference: pd.DataFrame
+
+
+class ChurnModel(BaseEstimator):
+    """Indicators, estimator, calibration and warning levels in one estimator.
+
+    Parameters
+    ----------
+    config : Config, path, dict or None
+        Stored as given and validated by :meth:`fit`: indicator settings,
+        churn definition, ``model`` (estimator, split, calibration),
+        ``scorecard`` rules, warning ``levels``, ``causes`` (cause map,
+        playbook) and ``tracking`` (MLflow).
+
+    Attributes
+    ----------
+    config_ : Config
+        The validated configuration (with the churn definition given to :meth:`fit`).
+    schema_ : FeatureSchema
+        The input columns.
+    fitted_, baseline_ : FittedEstimator
+        The configured estimator (``lightgbm`` or ``scorecard``), calibrated,
+        and the rule scorecard fitted on the same split when the main one is
+        LightGBM (None otherwise): the comparison the evaluation report shows.
+    policies_, policy_ : dict, WarningPolicy
+        Health scores to warning levels, per estimator (each chosen on its own
+        calibration-slice scores), and the main one's.
+    survival_ : SurvivalModel or None
+        Churn risk per horizon (:mod:`churnml.models.survival`).
+    peers_, value_tiers_ : PeerAverages, ValueTiers
+        Comparable customers' averages and the value tiers' spend thresholds.
+    holdout_ : Holdout
+        The split, the scored out-of-time test slice and reference rows (not after :meth:`cold_start`).
+    run_id_ : str
+        The MLflow run of the fit, when tracking is enabled.
+
+    Examples
+    --------
+    >>> import churnml as cm
+    >>> model = cm.ChurnModel.cold_start(cm.datasets.load_sample(), as_of="2026-01-01")  # no training
+    >>> warnings = model.score(cm.datasets.load_sample(), as_of="2026-01-01")
+    >>> sorted(warnings.warning_level.unique().tolist())
+    [0, 1, 2, 3]
+    """
+
+    def __init__(self, config: Config | str | Path | dict | None = None):
+        self.config = config
+
+    @classmethod
+    def from_config(cls, path: str | Path) -> ChurnModel:
+        """A new, unfitted model from a YAML configuration file (validated now, to fail early)."""
+        return cls(load_config(path))
+
+    # ---------------------------------------------------------------- training
+    def fit(
+        self,
+        tables: Tables | dict | str,
+        as_of: Sequence[str | pd.Timestamp] | None = None,
+        churn: ChurnDefinition | None = None,
+    ) -> ChurnModel:
+        """Build the training frame for many snapshots and fit on a time-ordered split.
+
+        Parameters
+        ----------
+        tables : Tables, dict of DataFrames, or a directory
+        as_of : list of month starts, optional
+            Default: every month start with a complete label
+            (:func:`churnml.labels.labelled_dates`).
+        churn : Inactivity, Drop or Contractual, optional
+            Default: ``config.labels.churn``.
+
+        Returns
+        -------
+        self
+        """
+        config = _validated_config(self.config, churn)
+        tables = load_tables(tables, config)
+        dates = labelled_dates(tables, config=config) if as_of is None else month_starts(as_of, tables)
+        time_split(dates, config.model)  # fail before the expensive part
+        frame = make_training_frame(tables, dates, config=config)
+        return self._fit(frame, config, tables)
+
+    def fit_frame(self, frame: pd.DataFrame, tables: Tables | None = None) -> ChurnModel:
+        """Fit on an existing training frame (from :func:`churnml.make_training_frame`).
+
+        ``tables``, when given, is passed to the fit hooks (the MLflow run
+        logs its data fingerprint).
+
+        Returns
+        -------
+        self
+        """
+        return self._fit(frame, _validated_config(self.config, None), tables)
+
+    def _fit(self, frame: pd.DataFrame, config: Config, tables: Tables | None) -> ChurnModel:
+        self.config_ = config
+        settings = config.model
+        frame = frame.sort_values(KEYS, ignore_index=True)  # row order must not change the model
+        split = time_split(frame.as_of.unique(), settings)
+        train, cal, test = (split.slice(frame, part) for part in ("train", "calibration", "test"))
+        logger.info(
+            "time-ordered split: train %s..%s (%d rows), calibration %s (%d rows), test %s (%d rows)",
+            split.train[0].date(), split.train[-1].date(), len(train), [str(d.date()) for d in split.calibration], len(cal),
+            [str(d.date()) for d in split.test], len(test),
+        )
+        check_positives(cal[TARGET], "calibration", settings)
+        self.schema_ = FeatureSchema.fit(train)
+        X_train, X_cal, X_test = (self.schema_.transform(part) for part in (train, cal, test))
+
+        card = RuleScorecard(**_scorecard_params(config)).fit(X_train)
+        scorecard = calibrate("scorecard", card, X_cal, cal[TARGET], settings)
+        if settings.estimator == "lightgbm":
+            check_positives(train[TARGET], "training", settings)
+            self.fitted_, self.baseline_ = _fit_lightgbm(settings, X_train, train[TARGET], X_cal, cal[TARGET]), scorecard
+        else:
+            self.fitted_, self.baseline_ = scorecard, None
+
+        self.policies_ = {
+            fitted.name: choose_policy(config.levels, health_score(fitted.proba(X_cal)), cal[TARGET].to_numpy(), len(split.calibration))
+            for fitted in (self.fitted_, self.baseline_)
+            if fitted is not None
+        }
+        self.policy_ = self.policies_[self.fitted_.name]
+        self.survival_ = _fit_survival(config, X_train, train, X_cal, cal)
+        known = pd.concat([train, cal])
+        self.peers_ = PeerAverages.fit(known, config.causes.min_peers)
+        self.value_tiers_ = ValueTiers.fit(known.get("monthly_spend", pd.Series(dtype="float64")), config.causes.value_tiers)
+        self.holdout_ = _holdout(self, split, train, test, X_test)
+        _run_fit_hooks(self, tables)
+        return self
+
+    @classmethod
+    def cold_start(
+        cls,
+        source: Tables | dict | str | pd.DataFrame,
+        as_of: str | pd.Timestamp | None = None,
+        config: Config | str | Path | dict | None = None,
+    ) -> ChurnModel:
+        """The rule scorecard without training data: health = rule score, the documents' fixed bands.
+
+        Parameters
+        ----------
+        source : Tables, dict of DataFrames, directory, or a DataFrame of indicator rows
+            Raw tables (the customers scorable at ``as_of``, default the
+            month start after the last order, are the reference), or
+            indicator rows themselves (customer_id plus indicator columns).
+        as_of : month start, optional
+        config : Config, path or dict, optional
+
+        Comparable customers and value tiers come from the reference rows.
+        Nothing is calibrated and there is no test slice.
+
+        Returns
+        -------
+        ChurnModel
+            Ready to :meth:`score` and :meth:`predict_frame`.
+        """
+        model = cls(config)
+        config = model.config_ = load_config(config)
+        if isinstance(source, pd.DataFrame):
+            rows = source
+        else:
+            tables = load_tables(source, config)
+            when, _ = scoring_dates(tables, as_of, config.indicators.recent_months)
+            status = scoring_status(tables, when, config)
+            panel = build_indicators(tables, when, config)
+            rows = panel[panel.customer_id.isin(status.customer_id[status.status == "scored"])]
+        logger.info("cold start: uncalibrated rule scorecard (health = rule score), fixed warning bands, peers from %d customers", len(rows))
+        model.schema_ = FeatureSchema([c for c in rows.columns if c in REGISTRY and REGISTRY[c].kind == "numeric"], {})
+        card = RuleScorecard(**_scorecard_params(config)).fit(model.schema_.transform(rows))
+        model.fitted_, model.baseline_, model.survival_ = FittedEstimator("scorecard", card, None, None), None, None
+        model.policy_ = choose_policy(config.levels.model_copy(update={"strategy": "fixed"}), np.array([]), np.array([]))
+        model.policies_ = {"scorecard": model.policy_}
+        model.peers_ = PeerAverages.fit(rows, config.causes.min_peers)
+        model.value_tiers_ = ValueTiers.fit(rows.get("monthly_spend", pd.Series(dtype="float64")), config.causes.value_tiers)
+        return model
+
+    def evaluate_snapshots(self, tables: Tables | dict | str, as_of: Sequence[str | pd.Timestamp]) -> pd.DataFrame:
+        """Score and label fresh snapshots with both fitted models (the rows :func:`churnml.evaluation.report` reads).
+
+        Returns
+        -------
+        pandas.DataFrame
+            Like ``holdout_.predictions``, for eligible snapshots with complete labels.
+        """
+        check_is_fitted(self, "holdout_", msg=NOT_FITTED)
+        frame = make_training_frame(tables, as_of, config=self.config_)
+        return _predictions(self, frame, self.schema_.transform(frame))
+
+    def feature_importance(self) -> pd.DataFrame:
+        """Per indicator: LightGBM's total gain and split count, or the scorecard's rule points."""
+        check_is_fitted(self, "fitted_", msg=NOT_FITTED)
+        return self.fitted_.feature_importance()
+
+    # ---------------------------------------------------------------- scoring
+    def predict_proba(self, indicators: pd.DataFrame) -> np.ndarray:
+        """Calibrated probabilities of staying and of churning within the horizon, shape (n, 2)."""
+        check_is_fitted(self, "fitted_", msg=NOT_FITTED)
+        p = self.fitted_.proba(self.schema_.transform(indicators))
+        return np.column_stack([1.0 - p, p])
+
+    def predict_frame(
+        self,
+        indicators: pd.DataFrame,
+        explain: str | None = None,
+        earlier: pd.DataFrame | None = None,
+        language: str | None = None,
+    ) -> pd.DataFrame:
+        """Warning columns for indicator rows (as from :func:`churnml.build_indicators`).
+
+        Parameters
+        ----------
+        indicators : DataFrame
+            customer_id (and as_of) plus indicator columns; absent indicators
+            are treated as missing (logged).
+        explain : {"warned", "all"}, optional
+            Which rows get causes and reasons (default ``causes.explain``:
+            the warned ones; explaining costs TreeSHAP).
+        earlier : DataFrame, optional
+            The same customers' indicators 3 months earlier, for the reasons.
+        language : {"en", "zh"}, optional
+            Language of the reasons and actions (default: ``language`` in
+            the config).
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per input row, in input order: customer_id, as_of (when
+            given), churn_probability, health_score, warning_level (1, 2, 3,
+            or 0 for none), with a survival model ``p_churn_<h>d`` per
+            horizon, ``survival_curve`` and ``expected_active_months``
+            (:mod:`churnml.models.survival`), then primary_cause, cause_shares,
+            top_indicators, reasons, action, owner, value_tier, quadrant
+            (:mod:`churnml.scoring.causes`).
+        """
+        check_is_fitted(self, "fitted_", msg=NOT_FITTED)
+        config = self.config_
+        rows = indicators.reset_index(drop=True)
+        out = rows[[c for c in KEYS if c in rows.columns]].copy()
+        X = self.schema_.transform(rows)
+        p = self.fitted_.proba(X) if len(rows) else np.array([], dtype="float64")
+        out["churn_probability"] = p
+        out["health_score"] = health_score(p)
+        out["warning_level"] = self.policy_.assign(out.health_score.to_numpy(), customer_value(rows, config.levels))
+        mode = explain or config.causes.explain
+        if mode not in ("warned", "all"):
+            raise ValueError(f"explain must be 'warned' or 'all', got {mode!r}")
+        chosen = out.index if mode == "all" else out.index[out.warning_level > 0]
+        contributions = pd.DataFrame()
+        if len(chosen):
+            contributions = self.fitted_.contributions(X.loc[chosen])
+            # a missing value is no evidence of a cause, and cannot be put in words
+            contributions = contributions.where(X.loc[chosen, contributions.columns].notna().to_numpy(), 0.0)
+        earlier = earlier.set_index("customer_id") if earlier is not None else None
+        extra = causes.explain(
+            rows, contributions, settings=config.causes, health=out.health_score, warned=out.warning_level > 0,
+            peers=self.peers_, tiers=self.value_tiers_, earlier=earlier, language=language or config.language,
+        )
+        if self.survival_ is not None:
+            out = pd.concat([out, self.survival_.predict(X).set_index(out.index)], axis=1)
+        return pd.concat([out, extra], axis=1)
+
+    def score(
+        self,
+        tables: Tables | dict | str,
+        as_of: str | pd.Timestamp | None = None,
+        explain: str | None = None,
+        language: str | None = None,
+    ) -> pd.DataFrame:
+        """The warning list, every customer once (:func:`churnml.scoring.warning_list.warning_list`); tables loaded with the model's config."""
+        check_is_fitted(self, "fitted_", msg=NOT_FITTED)
+        return warning_list(self, load_tables(tables, self.config_), as_of, explain=explain, language=language)
+
+    # ---------------------------------------------------------------- persistence
+    def save(self, path: str | Path) -> Path:
+        """Write the model to directory ``path`` atomically (replacing an existing model there).
+
+        See :mod:`churnml.models.persistence` for what the directory holds.
+        """
+        config = self.config_ if hasattr(self, "config_") else load_config(self.config)
+        return save_directory(self, path, config_yaml=config.to_yaml(), metadata=self._metadata())
+
+    @classmethod
+    def load(cls, path: str | Path) -> ChurnModel:
+        """Load a model written by :meth:`save` (for MLflow URIs: :func:`churnml.load_model`)."""
+        model = load_directory(path)
+        if not isinstance(model, cls):
+            raise TypeError(f"{path} holds a {type(model).__name__}, not a ChurnModel")
+        return model
+
+    def _metadata(self) -> dict:
+        fitted = hasattr(self, "fitted_")
+        meta = {"churnml_version": __version__, "lightgbm_version": lgb.__version__, "fitted": fitted}
+        if fitted:
+            meta.update(estimator=self.fitted_.name, calibration=self.fitted_.method)
+            meta.update(warning_policy={"strategy": self.policy_.strategy, "cutoffs": list(self.policy_.cutoffs)})
+        if hasattr(self, "holdout_"):
+            split = self.holdout_.split
+            meta["split"] = {k: [str(d.date()) for d in getattr(split, k)] for k in ("train", "calibration", "test")}
+        return meta
+
+
+def _validated_config(config: Config | str | Path | dict | None, churn: ChurnDefinition | None) -> Config:
+    """``config`` loaded and validated, with ``churn`` as the churn definition when given."""
+    config = load_config(config)
+    if churn is not None:
+        config = config.model_copy(update={"labels": config.labels.model_copy(update={"churn": churn})})
+    return config
+
+
+def _scorecard_params(config: Config) -> dict:
+    s = config.scorecard
+    return {"rules": [r.model_dump() for r in s.rules], "category_weights": dict(s.category_weights)}
+
+
+def _run_fit_hooks(model: ChurnModel, tables: Tables | None) -> None:
+    hooks = sorted(entry_points(group=FIT_HOOKS), key=lambda ep: ep.name)
+    if not hooks and model.config_.tracking.enabled:
+        logger.warning("no %s entry points: churnml is not installed (pip install -e .), so this fit is not tracked", FIT_HOOKS)
+    for hook in hooks:
+        hook.load()(model, tables)
+
+
+def _holdout(model: ChurnModel, split: TimeSplit, train: pd.DataFrame, test: pd.DataFrame, X_test: pd.DataFrame) -> Holdout:
+    """The split, the scored test slice, its warned customers' causes, an input example and the drift reference."""
+    warned = model.predict_frame(test)
+    warned = warned[warned.warning_level > 0]
+    # the latest training population, for drift reports: earlier snapshots see less history,
+    # so their history-based indicators are missing more often than any current population's
+    latest = train[train.as_of == train.as_of.max()]
+    return Holdout(
+        split=split,
+        predictions=_predictions(model, test, X_test),
+        causes=warned.groupby(["warning_level", "primary_cause"]).size().rename("customers"),
+        example=test[KEYS + model.schema_.columns].head(20).reset_index(drop=True),
+        reference=latest[model.schema_.numeric].sample(min(len(latest), 5000), random_state=model.config_.model.seed),
+    )
+
+
+def _predictions(model: ChurnModel, frame: pd.DataFrame, X: pd.DataFrame) -> pd.DataFrame:
+    """Both fitted models' probabilities, health scores and levels for labelled rows (and churn per horizon)."""
+    out = frame[KEYS + [TARGET]].reset_index(drop=True)
+    out["monthly_spend"] = frame["monthly_spend"].to_numpy() if "monthly_spend" in frame else np.nan
+    value = customer_value(out, model.config_.levels)
+    for fitted in [model.fitted_, model.baseline_]:
+        if fitted is None:
+            continue
+        p = fitted.proba(X)
+        out[f"{fitted.name}_raw"] = fitted.raw_proba(X)
+        out[f"{fitted.name}_probability"] = p
+        out[f"{fitted.name}_health"] = health_score(p)
+        out[f"{fitted.name}_level"] = model.policies_[fitted.name].assign(health_score(p), value)
+    if model.survival_ is not None and "churn_period" in frame:  # churn risk per horizon and its label, for the report
+        predicted = model.survival_.predict(X)
+        for h in model.survival_.horizons_days:
+            k = h // model.survival_.period_days
+            churned = (frame.churn_period.to_numpy() <= k).astype("float64")
+            out[f"churned_{h}d"] = np.where(frame.periods_observed.to_numpy() >= k, churned, np.nan)
+            out[f"p_churn_{h}d"] = predicted[f"p_churn_{h}d"].to_numpy()
+    return out
+
+
+def _fit_survival(config: Config, X_train: pd.DataFrame, train: pd.DataFrame, X_cal: pd.DataFrame, cal: pd.DataFrame) -> SurvivalModel | None:
+    settings = config.survival
+    if not settings.enabled:
+        return None
+    if "churn_period" not in train:
+        logger.info("no survival model: the training frame has no churn periods (a drop definition, or survival disabled when it was built)")
+        return None
+    model = config.model
+    return SurvivalModel.fit(X_train, train, X_cal, cal, settings, model.lightgbm, model.seed)
+
+
+def _fit_lightgbm(settings: ModelSettings, X: pd.DataFrame, y: pd.Series, X_cal: pd.DataFrame, y_cal: pd.Series) -> FittedEstimator:
+    model = make_lightgbm(settings.lightgbm, settings.seed)
+    fit_early_stopped(model, X, y, X_cal, y_cal, metric="auc", rounds=settings.lightgbm.early_stopping_rounds)
+    logger.info("LightGBM: %d trees (early stopping on the calibration slice)", model.best_iteration_ or model.n_estimators)
+    return calibrate("lightgbm", model, X_cal, y_cal, settings)

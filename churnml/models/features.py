@@ -1,0 +1,61 @@
+"""The model's input columns: fixed at training time, applied to any indicator rows at scoring time."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from churnml.indicators.registry import REGISTRY
+
+__all__ = ["FeatureSchema"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class FeatureSchema:
+    """The model's input columns, fixed at training time.
+
+    At scoring time, absent columns become NaN (LightGBM treats them as
+    missing), extra columns are ignored, and unseen category values become
+    missing; each case is logged once per call.
+    """
+
+    numeric: list[str]
+    categorical: dict[str, list[str]]
+
+    @classmethod
+    def fit(cls, frame: pd.DataFrame) -> FeatureSchema:
+        """Take every indicator column of ``frame``; drop all-missing ones (logged)."""
+        columns = [c for c in frame.columns if c in REGISTRY]
+        empty = [c for c in columns if frame[c].isna().all()]
+        if empty:
+            logger.warning("dropping %d indicator(s) with no value in the training slice: %s", len(empty), empty)
+        usable = [c for c in columns if c not in empty]
+        if not usable:
+            raise ValueError(f"no indicator has any value in the training slice (columns: {list(frame.columns)})")
+        categorical = {c: sorted(frame[c].dropna().astype(str).unique()) for c in usable if REGISTRY[c].kind == "categorical"}
+        return cls([c for c in usable if c not in categorical], categorical)
+
+    @property
+    def columns(self) -> list[str]:
+        return self.numeric + list(self.categorical)
+
+    def transform(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """The model's input matrix for ``frame`` (same row order and index)."""
+        absent = [c for c in self.columns if c not in frame.columns]
+        if absent:
+            logger.warning("scoring without %d indicator(s), treated as missing: %s", len(absent), absent)
+        out = pd.DataFrame(index=frame.index)
+        for c in self.numeric:
+            out[c] = pd.to_numeric(frame[c], errors="coerce").astype("float64") if c in frame else np.nan
+        for c, known in self.categorical.items():
+            values = frame[c].astype("string") if c in frame else pd.Series(pd.NA, index=frame.index, dtype="string")
+            unseen = sorted(set(values.dropna().unique()) - set(known))
+            if unseen:
+                logger.warning("%s: %d value(s) unseen in training treated as missing: %s", c, len(unseen), unseen[:10])
+            out[c] = pd.Categorical(values.where(values.isin(known)), categories=known)
+        return out

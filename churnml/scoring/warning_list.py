@@ -1,0 +1,103 @@
+"""The warning list: every customer once as of one date, sorted so that the team starts at the top.
+
+One function, :func:`warning_list`, used by :meth:`churnml.ChurnModel.score`,
+:func:`churnml.score` and the retraining job; :mod:`churnml.ops.spark`
+builds the same list on Spark from the same pieces (:data:`LAST_EVENTS`,
+:func:`last_event_expr`, :func:`sort_key`).
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pandas as pd
+
+from churnml.data.calendar import scoring_dates
+from churnml.data.tables import Tables
+from churnml.indicators.build import build_indicators
+from churnml.labels import scoring_status
+from churnml.scoring.control import mark_control
+
+__all__ = ["LAST_EVENTS", "VALUE_DECIMALS", "last_event_expr", "warning_list"]
+
+logger = logging.getLogger(__name__)
+
+VALUE_DECIMALS = 6  # the list sorts by monthly spend rounded to this many decimals
+# (table, time column, warning-list column): the customer's latest such event before as_of
+LAST_EVENTS = (("orders", "order_date", "last_order_date"), ("interactions", "timestamp", "last_interaction_date"))
+
+
+def last_event_expr(tables: Tables, name: str, column: str, out: str, as_of: pd.Timestamp):
+    """customer_id and the latest ``column`` before as_of, named ``out``, as a lazy Ibis expression."""
+    t = tables[name]
+    t = t.filter(t[column] < as_of)
+    return t.group_by("customer_id").aggregate(**{out: t[column].max()})
+
+
+def warning_list(
+    model, tables: Tables, as_of: str | pd.Timestamp | None = None, *, explain: str | None = None, language: str | None = None
+) -> pd.DataFrame:
+    """Score every customer of the customers table once, as of one date.
+
+    Parameters
+    ----------
+    model : ChurnModel
+        Fitted (or cold-started).
+    tables : Tables
+        Loaded and validated.
+    as_of : month start, optional
+        Default: the month start after the last order.
+    explain : {"warned", "all"}, optional
+        Which customers get causes and reasons (default ``causes.explain``).
+    language : {"en", "zh"}, optional
+        Language of the reasons and actions (default: the model's config).
+
+    Returns
+    -------
+    pandas.DataFrame
+        customer_id, as_of, ``status``, then the columns of
+        :meth:`ChurnModel.predict_frame`, then ``control``,
+        ``last_order_date`` and ``last_interaction_date`` (before as_of);
+        sorted by warning level (1 first, no warning last), then value
+        (monthly spend), then risk. Only ``status == "scored"`` rows carry
+        a probability and health score; the others say why not, as the
+        churn definition sees them at as_of (``too_new``: tenure below
+        ``labels.min_tenure_days``; ``no_history``: no activity yet;
+        ``already_churned``; ``no_contract`` for the contractual definition;
+        ``not_started``: signed up on or after as_of), have warning_level 0
+        and come last. ``control`` marks warned customers drawn into the
+        random control group (``kpis.control_share``): their action says to
+        leave them untouched. ``attrs["language"]`` records the language.
+    """
+    config = model.config_
+    language = language or config.language
+    as_of, dates = scoring_dates(tables, as_of, config.indicators.recent_months)
+    out = scoring_status(tables, as_of, config)
+    out.insert(1, "as_of", as_of)
+
+    panel = build_indicators(tables, dates, config)
+    indicators = panel[(panel.as_of == as_of) & panel.customer_id.isin(out.customer_id[out.status == "scored"])]
+    earlier = panel[panel.as_of == dates[0]] if len(dates) == 2 else None
+    scored = model.predict_frame(indicators, explain=explain, earlier=earlier, language=language).drop(columns="as_of")
+    # rounded: equal spends that two engines compute an ulp apart must sort alike
+    scored["_value"] = indicators["monthly_spend"].round(VALUE_DECIMALS).to_numpy() if "monthly_spend" in indicators else np.nan
+    out = out.merge(scored, on="customer_id", how="left", validate="one_to_one")
+    out["warning_level"] = out.warning_level.fillna(0).astype("int64")
+    rank = out.warning_level.replace(0, 4) + 4 * (out.status != "scored")
+    out = out.assign(_rank=rank).sort_values(
+        ["_rank", "_value", "churn_probability", "customer_id"], ascending=[True, False, False, True], na_position="last", kind="stable"
+    )
+    out = mark_control(out, config.kpis, language).drop(columns=["_rank", "_value"]).reset_index(drop=True)
+    for name, column, name_out in LAST_EVENTS:
+        if name in tables:
+            last = last_event_expr(tables, name, column, name_out, as_of).to_pandas()
+            out = out.merge(last, on="customer_id", how="left", validate="one_to_one")
+        else:
+            out[name_out] = pd.NaT
+    logger.info(
+        "scored %d of %d customers as of %s; not scored: %s", len(scored), len(out), as_of.date(),
+        out.status[out.status != "scored"].value_counts().to_dict(),
+    )
+    out.attrs["language"] = language  # the CSV for people is written in it
+    return out
