@@ -38,8 +38,8 @@ _PUBLIC = {
     "make_training_frame": "churnml.training",
     "RuleScorecard": "churnml.models.scorecard",
     "ChurnModel": "churnml.model",
-    "load_model": "churnml.model",
-    "score": "churnml.model",
+    "load_model": "churnml.ops.registry",
+    "score": "churnml.ops.serving",
     "for_people": "churnml.output",
     "write_outputs": "churnml.output",
     "kpis": "churnml.kpis",
@@ -58,9 +58,11 @@ if TYPE_CHECKING:  # for type checkers and IDEs; at run time __getattr__ loads e
     from churnml.indicators.build import build_indicators  # noqa: F401
     from churnml.indicators.registry import list_indicators  # noqa: F401
     from churnml.kpis import kpis  # noqa: F401
-    from churnml.model import ChurnModel, load_model, score  # noqa: F401
+    from churnml.model import ChurnModel  # noqa: F401
     from churnml.models.scorecard import RuleScorecard  # noqa: F401
+    from churnml.ops.registry import load_model  # noqa: F401
     from churnml.ops.retrain import retrain  # noqa: F401
+    from churnml.ops.serving import score  # noqa: F401
     from churnml.output import for_people, write_outputs  # noqa: F401
     from churnml.training import make_training_frame  # noqa: F401
 

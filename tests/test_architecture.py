@@ -105,6 +105,8 @@ def test_import_churnml_loads_no_heavy_dependency():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
     assert cm.ChurnModel.__name__ == "ChurnModel" and "ChurnModel" in dir(cm)  # loaded on first use
+    for name in cm.__all__:
+        assert getattr(cm, name) is not None, name  # every public name resolves
     with pytest.raises(AttributeError, match="no attribute 'nothing'"):
         cm.nothing
 

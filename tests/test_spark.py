@@ -96,7 +96,7 @@ def test_spark_scoring_refuses_local_tables_and_unfitted_models(spark, sample):
     with pytest.raises(ValueError, match="needs tables on Spark"):
         score_spark(sample, cm.ChurnModel())
     on_spark = cm.from_directory(SAMPLE_DIR, con=ibis.pyspark.connect(spark))
-    with pytest.raises(ValueError, match="fitted ChurnModel"):
+    with pytest.raises(ValueError, match="ChurnModel is not fitted yet"):
         score_spark(on_spark, cm.ChurnModel())
 
 

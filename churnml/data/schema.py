@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from churnml.constants import CAUSES
+
 __all__ = ["SCHEMA", "TIME_COLUMN", "ColumnSpec", "TableSpec", "contract_markdown"]
 
 
@@ -221,7 +223,7 @@ SCHEMA: dict[str, TableSpec] = {
                 _CUSTOMER,
                 _c("warning_date", "timestamp", True, "as_of of the warning list that raised the warning."),
                 _c("warning_level", "int64", False, "Warning level then (1 highest, 3 lowest).", non_negative=True),
-                _c("primary_cause", "string", False, "Primary cause then.", allowed=("price", "service", "needs_change")),
+                _c("primary_cause", "string", False, "Primary cause then.", allowed=CAUSES),
                 _c("action", "string", False, "Retention action taken or planned."),
                 _c("owner", "string", False, "Department that acted."),
                 _c("handled_at", "timestamp", False, "When the team acted; null = not handled (yet)."),
