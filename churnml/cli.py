@@ -279,10 +279,16 @@ def generate(
     console.print(f"wrote {path}")
 
 
-def main() -> None:
-    """Entry point: expected errors become one clear line and exit code 1."""
+def main(args: list[str] | None = None) -> None:
+    """Entry point: expected errors become one clear line and exit code 1.
+
+    Parameters
+    ----------
+    args : list of str, optional
+        The command line without the program name (default: ``sys.argv[1:]``).
+    """
     try:
-        app()
+        app(args=args, prog_name="churnml")
     except Exception as exc:
         expected = (DataValidationError, ConfigError, FileNotFoundError, ValueError, TypeError, RuntimeError, OSError)
         if state["verbose"] or not (isinstance(exc, expected) or type(exc).__module__.startswith("mlflow")):

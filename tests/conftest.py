@@ -1,4 +1,10 @@
+import contextlib
+import io
 import logging
+import os
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -58,6 +64,34 @@ def quiet_logs(caplog):
 
 
 SAMPLE_DATES = list(pd.date_range("2024-07-01", "2025-04-01", freq="MS"))
+
+
+@dataclass
+class CliResult:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def run_cli(*args: object, cwd: Path | None = None) -> CliResult:
+    """Run ``churnml ARGS`` in this process through the console script's entry point, capturing its output.
+
+    A subprocess would add only interpreter start-up and imports; the tests that need a fresh
+    process (the README's demo, a killed job, the default tracking store) still start one.
+    """
+    from churnml.cli import main
+
+    stdout, stderr = io.StringIO(), io.StringIO()
+    code = 0
+    with contextlib.chdir(cwd or os.getcwd()), contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
+        try:
+            main([str(a) for a in args])
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else int(exc.code is not None)
+        except Exception:  # what the interpreter does with an uncaught error: the traceback, exit code 1
+            traceback.print_exc()
+            code = 1
+    return CliResult(code, stdout.getvalue(), stderr.getvalue())
 
 
 @pytest.fixture(scope="session")

@@ -161,7 +161,10 @@ def test_a_bad_cause_map_fails_at_load():
 def test_lightgbm_warning_list_carries_causes_reasons_and_priority(sample_model, sample):
     warnings = sample_model.score(sample, as_of="2025-06-01")
     warned = warnings[warnings.warning_level > 0]
-    assert len(warned) > 50
+    scored = warnings[warnings.status == "scored"]
+    # every scored customer gets the fitted policy's level, every level is in use, the unscored get none
+    np.testing.assert_array_equal(scored.warning_level, sample_model.policy_.assign(scored.health_score.to_numpy()))
+    assert set(warned.warning_level) == {1, 2, 3} and (warnings.loc[warnings.status != "scored", "warning_level"] == 0).all()
     assert warned.primary_cause.isin(["price", "service", "needs_change"]).all()
     shares = pd.DataFrame(list(warned.cause_shares))
     assert np.allclose(shares.sum(axis=1), 1.0) and (shares >= 0).all().all()

@@ -18,6 +18,8 @@ from churnml.ops.retrain import retrain
 from churnml.ops.serving import score
 from churnml.output import write_outputs
 
+from tests.conftest import run_cli
+
 pytestmark = pytest.mark.slow
 
 
@@ -59,25 +61,75 @@ def test_population_stability_flags_a_shift():
     assert population_stability(base, base.where(rng.random(4000) > 0.5)) > 0.25  # half of the values went missing
 
 
-def test_retrain_promotes_the_first_model_then_decides_and_never_promotes_twice(sample, sample_model, tmp_path):
-    cfg = _config(tmp_path, "retrain-test")
-    first = retrain(cfg, sample, "2025-12-01")
+@pytest.fixture(scope="module")
+def first_run(sample, tmp_path_factory):
+    """The job's first run, 2025-12-01, into an empty registry: the state the later runs start from.
+
+    The tests below continue one job's life in file order (a live lock, a run killed halfway, the
+    next month's run that takes over its lock, the same month again), so that it is fitted twice, not five times.
+    """
+    home = tmp_path_factory.mktemp("job")
+    cfg = _config(home, "retrain-test")
+    return home, cfg, retrain(cfg, sample, "2025-12-01")
+
+
+def test_retrain_promotes_the_first_model(first_run):
+    home, cfg, first = first_run
     assert first.decision == "promoted" and first.reason.startswith("first model")
     client = MlflowClient(tracking_uri=cfg["tracking"]["uri"])
     assert client.get_model_version_by_alias("retrain-test", "champion").version == first.challenger_version
-    listing = pd.read_parquet(tmp_path / "out" / "warnings_2025-12-01.parquet")
+    listing = pd.read_parquet(home / "out" / "warnings_2025-12-01.parquet")
     assert len(listing) == 2500 and listing.customer_id.is_unique
+    assert not (home / "out" / "retrain.lock").exists()
+
+
+def test_a_running_job_holds_the_lock(first_run, sample):
+    home, cfg, _ = first_run
+    lock = home / "out" / "retrain.lock"
+    lock.write_text(str(os.getpid()))  # a live process holds it
+    try:
+        with pytest.raises(RuntimeError, match=f"another retraining run \\(pid {os.getpid()}\\) holds"):
+            retrain(cfg, sample, "2026-01-01")
+    finally:
+        lock.unlink()
+
+
+def test_killing_the_job_halfway_leaves_champion_and_warning_list_intact_and_the_next_run_decides(first_run, sample, sample_model):
+    home, cfg, first = first_run
+    listing = home / "out" / "warnings_2025-12-01.parquet"
+    digest = hashlib.sha256(listing.read_bytes()).hexdigest()
+    config_file = home / "retrain.yaml"
+    import yaml
+
+    config_file.write_text(yaml.safe_dump({**cfg, "retrain": {**cfg["retrain"], "tables": str(cm.datasets.SAMPLE_DIR)}}))
+    process = subprocess.Popen([sys.executable, "-m", "churnml", "retrain", "--config", str(config_file), "--as-of", "2026-01-01"], stderr=subprocess.PIPE)
+    # kill while it trains: after it took the lock, before it could finish
+    lock = home / "out" / "retrain.lock"
+    deadline = time.time() + 60
+    while not lock.exists() and time.time() < deadline:
+        time.sleep(0.05)
+    time.sleep(2.0)
+    process.send_signal(signal.SIGKILL)
+    process.wait(30)
+    assert process.returncode == -signal.SIGKILL
+    client = MlflowClient(tracking_uri=cfg["tracking"]["uri"])
+    assert client.get_model_version_by_alias("retrain-test", "champion").version == first.challenger_version
+    assert hashlib.sha256(listing.read_bytes()).hexdigest() == digest
+    assert not [p for p in (home / "out").iterdir() if p.name.startswith(".")]  # no half-written list
+    assert not (home / "out" / "warnings_2026-01-01.parquet").exists()
+    assert lock.read_text() == str(process.pid)  # the dead run's lock is left behind
 
     # a list written long enough ago for its labels to be complete now: the next run measures it
-    write_outputs(score(sample, sample_model, "2025-03-01"), tmp_path / "out" / "warnings_2025-03-01")
+    write_outputs(score(sample, sample_model, "2025-03-01"), home / "out" / "warnings_2025-03-01")
+    # the next run takes over the dead run's lock, does the work and decides against the champion
     second = retrain(cfg, sample, "2026-01-01")
+    assert not lock.exists()
     assert second.decision in ("promoted", "kept_champion") and "champion" in second.reason
     assert second.champion_metrics and second.challenger_metrics
     run = client.get_run(second.run_id)
     assert run.data.tags["churnml.decision"] == second.decision
     assert "drift.psi.days_since_last_activity" in run.data.metrics and "expected.level1.precision" in run.data.metrics
-    assert 0 <= run.data.metrics["realised.level1.precision"] <= 1
-    realised = pd.read_csv(client.download_artifacts(second.run_id, "realised_precision.csv", str(tmp_path)))
+    realised = pd.read_csv(client.download_artifacts(second.run_id, "realised_precision.csv", str(home)))
     assert set(realised.list_as_of) == {"2025-03-01"} and set(realised.warning_level) <= {1, 2, 3}
     champion = client.get_model_version_by_alias("retrain-test", "champion").version
     assert champion == (second.challenger_version if second.decision == "promoted" else first.challenger_version)
@@ -87,52 +139,12 @@ def test_retrain_promotes_the_first_model_then_decides_and_never_promotes_twice(
     assert client.get_model_version_by_alias("retrain-test", "champion").version == champion
 
 
-def test_a_running_job_holds_the_lock_and_a_dead_ones_lock_is_taken_over(sample, tmp_path):
-    cfg = _config(tmp_path, "lock-test")
-    out = tmp_path / "out"
-    out.mkdir()
-    (out / "retrain.lock").write_text(str(os.getpid()))  # a live process holds it
-    with pytest.raises(RuntimeError, match=f"another retraining run \\(pid {os.getpid()}\\) holds"):
-        retrain(cfg, sample, "2025-12-01")
-    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True).stdout.strip()
-    (out / "retrain.lock").write_text(dead)
-    assert retrain(cfg, sample, "2025-12-01").decision == "promoted"
-    assert not (out / "retrain.lock").exists()
-
-
-def test_killing_the_job_halfway_leaves_champion_and_warning_list_intact(sample, tmp_path):
-    cfg = _config(tmp_path, "kill-test")
-    first = retrain(cfg, sample, "2025-12-01")
-    listing = tmp_path / "out" / "warnings_2025-12-01.parquet"
-    digest = hashlib.sha256(listing.read_bytes()).hexdigest()
-    config_file = tmp_path / "retrain.yaml"
-    import yaml
-
-    config_file.write_text(yaml.safe_dump({**cfg, "retrain": {**cfg["retrain"], "tables": str(cm.datasets.SAMPLE_DIR)}}))
-    process = subprocess.Popen([sys.executable, "-m", "churnml", "retrain", "--config", str(config_file), "--as-of", "2026-01-01"], stderr=subprocess.PIPE)
-    # kill while it trains: after it took the lock, before it could finish
-    deadline = time.time() + 60
-    while not (tmp_path / "out" / "retrain.lock").exists() and time.time() < deadline:
-        time.sleep(0.05)
-    time.sleep(2.0)
-    process.send_signal(signal.SIGKILL)
-    process.wait(30)
-    assert process.returncode == -signal.SIGKILL
-    client = MlflowClient(tracking_uri=cfg["tracking"]["uri"])
-    assert client.get_model_version_by_alias("kill-test", "champion").version == first.challenger_version
-    assert hashlib.sha256(listing.read_bytes()).hexdigest() == digest
-    assert not [p for p in (tmp_path / "out").iterdir() if p.name.startswith(".")]  # no half-written list
-    assert not (tmp_path / "out" / "warnings_2026-01-01.parquet").exists()
-    # the next run takes over the dead run's lock and does the work
-    assert retrain(cfg, sample, "2026-01-01").decision in ("promoted", "kept_champion")
-
-
 def test_cli_retrain_reports_a_clear_error_and_exit_code(tmp_path):
-    out = subprocess.run([sys.executable, "-m", "churnml", "retrain", "--config", str(tmp_path / "nope.yaml")], capture_output=True, text=True)
+    out = run_cli("retrain", "--config", tmp_path / "nope.yaml")
     assert out.returncode == 1 and "does not exist" in out.stderr and "Traceback" not in out.stderr
     config_file = tmp_path / "retrain.yaml"
     config_file.write_text("retrain:\n  output_dir: out\n")
-    out = subprocess.run([sys.executable, "-m", "churnml", "retrain", "--config", str(config_file)], capture_output=True, text=True, cwd=tmp_path)
+    out = run_cli("retrain", "--config", config_file, cwd=tmp_path)
     assert out.returncode == 1 and "retrain.tables" in out.stderr
 
 

@@ -164,8 +164,15 @@ def test_estimator_is_selectable_by_config_and_fit_runs_from_raw_tables(tmp_path
     path.write_text("model:\n  estimator: scorecard\nlevels:\n  strategy: capacity\n  capacity: [30, 60, 90]\ntracking:\n  enabled: false\n")
     model = ChurnModel.from_config(path).fit(sample, as_of=SAMPLE_DATES[-5:])
     assert model.fitted_.name == "scorecard" and model.baseline_ is None
-    levels = model.holdout_.predictions.scorecard_level
-    assert 0 < (levels == 1).sum() <= 45  # about 30 per snapshot on the calibration slice; ties stay together
+    # on the calibration slice each level holds up to its capacity per snapshot, and a tied score never splits:
+    # the rows tied at a cut-off would overflow it
+    calibration = model.evaluate_snapshots(sample, list(model.holdout_.split.calibration))
+    health = health_score(calibration.scorecard_probability.to_numpy())
+    levels = calibration.scorecard_level.to_numpy()
+    np.testing.assert_array_equal(levels, model.policy_.assign(health))
+    snapshots = len(model.holdout_.split.calibration)
+    for level, capacity, cutoff in zip([1, 2, 3], np.cumsum([30, 60, 90]) * snapshots, model.policy_.cutoffs, strict=True):
+        assert 0 < ((levels > 0) & (levels <= level)).sum() <= capacity < (health <= cutoff).sum()
 
 
 def test_cold_start_scorecard_uses_the_rule_score_as_health(sample):
@@ -187,17 +194,32 @@ def test_health_score_is_a_decreasing_map_of_probability():
     assert np.all(np.diff(health_score(p)) < 0) and health_score(p)[0] == 100 and health_score(p)[-1] == 0
 
 
+def _precision_of_deeper_cuts(h: np.ndarray, y: np.ndarray, lower: float, cutoff: float) -> np.ndarray:
+    """Precision of the level ``lower <= health < c`` for every cut c deeper than ``cutoff``, one per distinct score."""
+    inside = h >= lower
+    order = np.argsort(h[inside], kind="stable")
+    hs, ys = h[inside][order], y[inside][order]
+    ends = np.flatnonzero(np.r_[hs[1:] != hs[:-1], True])  # last row of each tie group: a tie cannot be split
+    return (np.cumsum(ys)[ends] / (ends + 1))[hs[ends] >= cutoff]
+
+
 def test_precision_strategy_meets_its_targets_on_the_slice_it_was_chosen_on():
     rng = np.random.default_rng(1)
     p = rng.beta(0.5, 4, 20000)
     y = rng.random(20000) < p
-    settings = LevelSettings(strategy="precision", target_precision=[0.6, 0.4, 0.25])
-    policy = choose_policy(settings, health_score(p), y)
-    levels = policy.assign(health_score(p))
+    targets = [0.6, 0.4, 0.25]
+    settings = LevelSettings(strategy="precision", target_precision=targets)
+    health = health_score(p)
+    policy = choose_policy(settings, health, y)
+    levels = policy.assign(health)
     table = level_precision(levels, y)
-    assert (table.precision >= [0.6, 0.4, 0.25]).all() and (table.customers > 100).all()
-    # each level reaches as deep as it can: one more customer would break the target
+    assert (table.precision >= targets).all() and (table.customers > 100).all()
     assert policy.cutoffs[0] < policy.cutoffs[1] < policy.cutoffs[2]
+    # each level reaches as deep as it can: taking in any further group of tied scores breaks its target
+    lowers = [-np.inf, *policy.cutoffs[:2]]
+    for lower, cutoff, target in zip(lowers, policy.cutoffs, targets, strict=True):
+        deeper = _precision_of_deeper_cuts(health, y.astype(float), lower, cutoff)
+        assert len(deeper) > 0 and (deeper < target).all()
 
 
 def test_profit_strategy_picks_the_most_profitable_action_per_customer():
@@ -210,12 +232,26 @@ def test_profit_strategy_picks_the_most_profitable_action_per_customer():
     assert policy.assign(health, value).tolist() == [1, 2, 3, 0]
 
 
-def test_report_checks_level_ordering_and_writes_plots(tmp_path, fitted):
+def test_report_checks_level_ordering_and_writes_plots(tmp_path, fitted, caplog):
+    from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score
+
     rep = cm.evaluation.report(fitted)
-    assert set(rep.levels_ordered) == {"lightgbm", "scorecard"}
-    assert list(rep.levels.loc["lightgbm"].columns) == ["customers", "churners", "precision", "recall"]
-    for name in ("auc_roc", "pr_auc", "log_loss", "brier", "ece", "lift_top10", "precision_top20", "recall_top20"):
-        assert name in rep.metrics.index
+    predictions, y = fitted.holdout_.predictions, fitted.holdout_.predictions.churned.to_numpy()
+    for name in ("lightgbm", "scorecard"):
+        p = predictions[f"{name}_probability"].to_numpy()
+        metrics = rep.metrics[name]
+        assert metrics.auc_roc == pytest.approx(roc_auc_score(y, p)) and metrics.pr_auc == pytest.approx(average_precision_score(y, p))
+        assert metrics.brier == pytest.approx(brier_score_loss(y, p)) and metrics.rows == len(y)
+        top = np.argsort(-p, kind="stable")[: round(0.1 * len(y))]
+        assert metrics.lift_top10 == pytest.approx(y[top].mean() / y.mean())
+        table = level_precision(predictions[f"{name}_level"], y)
+        pd.testing.assert_frame_equal(rep.levels.loc[name], table)
+        assert rep.levels_ordered[name] == bool((np.diff(table.precision.dropna()) <= 0).all())
+    # a planted inversion (level 3 more precise than level 1) is flagged and logged
+    inverted = pd.DataFrame({"churned": [0, 0, 1, 1, 1, 0], "m_raw": 0.5, "m_probability": [0.9, 0.8, 0.7, 0.6, 0.3, 0.2], "m_level": [1, 1, 2, 3, 3, 0]})
+    with caplog.at_level(logging.WARNING):
+        assert cm.evaluation.from_predictions(inverted).levels_ordered == {"m": False}
+    assert "not ordered by precision" in caplog.text
     rep.save(tmp_path)
     assert {p.name for p in tmp_path.iterdir()} == {
         "report.md", "roc.png", "precision_recall.png", "reliability.png", "health_by_outcome.png", "levels.png",
