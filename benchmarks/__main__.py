@@ -193,7 +193,7 @@ def causes(scale: int, runs: int = 1) -> list[str]:
         f"(fit: indicators for every labelled month, labels, scorecard and LightGBM: {r['fit_s']:.0f} s); the model has",
         f"{r['trees']} trees over {r['features']} features.",
         f"Cause shares for all {r['rows']:,} customers as of the month after the data (churnml: {_runs(runs)};",
-        "shap: one run), both through the same grouping (`churnml.causes.cause_shares`), peak RSS of the whole process",
+        "shap: one run), both through the same grouping (`churnml.scoring.causes.cause_shares`), peak RSS of the whole process",
         f"{r['peak_gb']:.2f} GiB.",
         "",
         "| method | wall (s) | vs shap | max abs difference in cause shares |",

@@ -26,6 +26,7 @@ from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import cross_val_predict
 
 import churnml as cm
+from benchmarks.benches import BLOCK
 from churnml import evaluation
 
 HERE = Path(__file__).resolve().parent
@@ -139,7 +140,7 @@ def _horizons(rep: evaluation.EvaluationReport, btyd: pd.Series | None = None) -
 
 
 def _section(title: str, model: cm.ChurnModel, rep: evaluation.EvaluationReport, seconds: float) -> list[str]:
-    split = model.split_
+    split = model.holdout_.split
     auc = rep.metrics.loc["auc_roc"]
     lines = [
         f"## {title}",
@@ -212,7 +213,8 @@ def main() -> None:
         f"Recency-only baseline (days since the last order as the score) on the same test rows: AUC **{recency_auc:.4f}**.",
         "",
     ]
-    args.out.write_text("\n".join(lines), encoding="utf-8")
+    kept = BLOCK.search(args.out.read_text(encoding="utf-8")) if args.out.exists() else None
+    args.out.write_text("\n".join(lines) + (f"\n{kept.group(0)}\n" if kept else ""), encoding="utf-8")
     print("\n".join(lines))
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, ClassVar, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -139,6 +139,9 @@ PRESETS = {"fmcg": 90, "default": 180, "durable": 365}
 class _Definition(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    # whether the churn has a moment in time, so the survival model can count periods until it
+    EVENT_TIME: ClassVar[bool] = True
+
 
 class Inactivity(_Definition):
     """Time-based churn: the customer stops within ``within_days`` after as_of, then stays silent ``days`` days.
@@ -169,6 +172,8 @@ class Inactivity(_Definition):
 class Drop(_Definition):
     """Spend in the next ``window_days`` below ``share`` x spend in the previous ``window_days``."""
 
+    EVENT_TIME: ClassVar[bool] = False
+
     kind: Literal["drop"] = "drop"
     share: float = Field(0.3, gt=0, lt=1)
     window_days: int = Field(90, ge=7)
@@ -185,7 +190,23 @@ class Contractual(_Definition):
     horizon_days: int = Field(90, ge=7)
 
 
-ChurnDefinition = Annotated[Inactivity | Drop | Contractual, Field(discriminator="kind")]
+class NoPurchase(_Definition):
+    """No order in ``[D, D + horizon_days)``; with ``activity: any``, no activity of any kind.
+
+    Every customer with an earlier order (or activity) is eligible, the long
+    lapsed too, so the probability answers the question a retailer asks of
+    the whole base: will this customer buy again within H days?
+    """
+
+    # the survival model counts periods until churn; "no purchase within k periods" shrinks as k grows
+    EVENT_TIME: ClassVar[bool] = False
+
+    kind: Literal["no_purchase"] = "no_purchase"
+    horizon_days: int = Field(90, ge=1, le=366)
+    activity: Literal["orders", "any"] = Field("orders", description="what counts as a purchase: orders only, or any customer activity")
+
+
+ChurnDefinition = Annotated[Inactivity | Drop | Contractual | NoPurchase, Field(discriminator="kind")]
 
 class LabelSettings(_Strict):
     """Which churn definition labels the training data, and who is eligible."""

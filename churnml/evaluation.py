@@ -28,6 +28,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from churnml.constants import LEVELS
 from churnml.files import atomic_path
+from churnml.models.baselines import RANKINGS
 from churnml.messages import text
 from churnml.scoring.health import level_precision
 
@@ -36,6 +37,7 @@ __all__ = ["EvaluationReport", "expected_calibration_error", "population_stabili
 logger = logging.getLogger(__name__)
 
 TOP_SHARES = (0.1, 0.2)
+BEATEN_BY = 0.005  # AUC a simple baseline must gain over the model before the report says it ranks better
 
 
 def expected_calibration_error(y: np.ndarray, p: np.ndarray, bins: int = 10) -> float:
@@ -101,6 +103,9 @@ class EvaluationReport:
         The scored rows the figures are drawn from.
     horizons : pandas.DataFrame
         Per horizon of the survival model (:func:`horizon_metrics`); empty without one.
+    baselines : pandas.DataFrame
+        The field's simple baselines on the same rows (:func:`baseline_metrics`): ``auc_roc``,
+        and ``brier`` and ``ece`` for those that give probabilities.
     """
 
     metrics: pd.DataFrame
@@ -110,7 +115,22 @@ class EvaluationReport:
     predictions: pd.DataFrame
     models: list[str]
     horizons: pd.DataFrame = field(default_factory=pd.DataFrame)
+    baselines: pd.DataFrame = field(default_factory=pd.DataFrame)
     _figures: dict = field(default_factory=dict, repr=False)
+
+    def beaten_by(self) -> tuple[str, float, float] | None:
+        """The baseline that ranks the rows better than the main model (by more than 0.005 AUC), if any.
+
+        Returns
+        -------
+        (baseline, its AUC, the model's AUC), or None.
+        """
+        if self.baselines.empty:
+            return None
+        best = self.baselines.auc_roc.idxmax()
+        mine = float(self.metrics.loc["auc_roc", self.models[-1]])
+        theirs = float(self.baselines.auc_roc[best])
+        return (best, theirs, mine) if theirs > mine + BEATEN_BY else None
 
     def figures(self) -> dict[str, object]:
         """Matplotlib figures: roc, precision_recall, reliability, health_by_outcome, levels."""
@@ -129,6 +149,11 @@ class EvaluationReport:
         ]
         if not self.horizons.empty:
             parts.append(f"## {text('report.horizons', language)}\n\n" + self.horizons.round(4).to_markdown())
+        if not self.baselines.empty:
+            parts.append(f"## {text('report.baselines', language)}\n\n" + self.baselines.round(4).to_markdown())
+            beaten = self.beaten_by()
+            if beaten:
+                parts.append(text("report.beaten_by", language, baseline=beaten[0], baseline_auc=beaten[1], model=self.models[-1], model_auc=beaten[2]))
         return "\n\n".join(parts) + "\n"
 
     def save(self, directory: str | Path, language: str = "en") -> Path:
@@ -148,6 +173,7 @@ class EvaluationReport:
             + f"<h4>{text('report.calibration')}</h4>" + self.calibration.round(4).to_html()
             + f"<h4>{text('report.levels')}</h4>" + self.levels.round(4).to_html()
             + (f"<h4>{text('report.horizons')}</h4>" + self.horizons.round(4).to_html() if not self.horizons.empty else "")
+            + (f"<h4>{text('report.baselines')}</h4>" + self.baselines.round(4).to_html() if not self.baselines.empty else "")
         )
 
 
@@ -192,13 +218,33 @@ def from_predictions(predictions: pd.DataFrame) -> EvaluationReport:
     )
     levels = pd.concat({m: level_precision(predictions[f"{m}_level"], y) for m in models}, names=["model"])
     horizons = horizon_metrics(predictions, models[-1])
+    baselines = baseline_metrics(predictions)
     ordered = {}
     for m in models:
         precision = levels.loc[m].precision.dropna().to_numpy()
         ordered[m] = bool(np.all(np.diff(precision) <= 0))
         if not ordered[m]:
             logger.warning("%s: warning levels are not ordered by precision on the test slice: %s", m, levels.loc[m].precision.round(3).to_dict())
-    return EvaluationReport(metrics, calibration, levels, ordered, predictions, models, horizons)
+    report = EvaluationReport(metrics, calibration, levels, ordered, predictions, models, horizons, baselines)
+    beaten = report.beaten_by()
+    if beaten:
+        logger.warning("%s ranks the test slice better than %s: AUC %.3f vs %.3f", beaten[0], models[-1], beaten[1], beaten[2])
+    return report
+
+
+def baseline_metrics(predictions: pd.DataFrame) -> pd.DataFrame:
+    """AUC of each ``baseline_<name>`` column (Brier and ECE when it is a probability) against ``churned``."""
+    y = predictions["churned"].to_numpy()
+    rows = {}
+    for column in [c for c in predictions.columns if c.startswith("baseline_")]:
+        name, score = column.removeprefix("baseline_"), predictions[column].to_numpy(dtype="float64")
+        probability = name not in RANKINGS
+        rows[name] = {
+            "auc_roc": roc_auc_score(y, np.nan_to_num(score, posinf=np.finfo("float64").max)),
+            "brier": brier_score_loss(y, score) if probability else np.nan,
+            "ece": expected_calibration_error(y, score) if probability else np.nan,
+        }
+    return pd.DataFrame.from_dict(rows, orient="index")
 
 
 def horizon_metrics(predictions: pd.DataFrame, main: str) -> pd.DataFrame:

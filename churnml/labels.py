@@ -13,6 +13,11 @@ Three definitions from the source documents:
 * :class:`Contractual`: the customer has an active contract at D and none at
   ``D + horizon`` (cancelled, or a term ended without renewal).
 
+And the question of a retailer's whole base, lapsed customers included:
+
+* :class:`NoPurchase`: no order (or, with ``activity: any``, no activity) in
+  ``[D, D + horizon_days)``; every customer with an earlier one is eligible.
+
 Labels read only facts in ``[D, D + horizon)``; indicators read only facts
 before D. When an ``interventions`` table is present, a snapshot whose label
 window holds a retention action is not a clean label (the team changed the
@@ -32,7 +37,7 @@ import ibis.expr.types as ir
 import numpy as np
 import pandas as pd
 
-from churnml.config import PRESETS, ChurnDefinition, Config, Contractual, Drop, Inactivity, load_config
+from churnml.config import PRESETS, ChurnDefinition, Config, Contractual, Drop, Inactivity, NoPurchase, load_config
 from churnml.data.calendar import month_starts
 from churnml.data.tables import Tables, load_tables
 
@@ -42,6 +47,7 @@ __all__ = [
     "Contractual",
     "Drop",
     "Inactivity",
+    "NoPurchase",
     "churn_labels",
     "churn_periods",
     "labelled_dates",
@@ -61,11 +67,11 @@ ACTIVITY_SOURCES = {
 }
 
 
-def _activity_events(tables: Tables) -> ir.Table:
-    """(customer_id, ts) of every customer-initiated event."""
+def _activity_events(tables: Tables, sources: Sequence[str] = tuple(ACTIVITY_SOURCES)) -> ir.Table:
+    """(customer_id, ts) of every customer-initiated event in the ``sources`` tables."""
     parts = []
     for name, col in ACTIVITY_SOURCES.items():
-        if name not in tables:
+        if name not in tables or name not in sources:
             continue
         t = tables[name]
         if name == "interactions":  # our own unanswered outreach is not the customer's activity
@@ -79,15 +85,15 @@ def _data_end(tables: Tables, names: Sequence[str]) -> pd.Timestamp:
     return max(e for e in ends if e is not None)
 
 
-def _label_sources(churn: Inactivity | Drop | Contractual) -> list[str]:
-    if isinstance(churn, Inactivity):
+def _label_sources(churn: ChurnDefinition) -> list[str]:
+    if isinstance(churn, Inactivity) or (isinstance(churn, NoPurchase) and churn.activity == "any"):
         return list(ACTIVITY_SOURCES)
-    return ["orders"] if isinstance(churn, Drop) else ["contracts", "orders"]
+    return ["orders"] if isinstance(churn, Drop | NoPurchase) else ["contracts", "orders"]
 
 
 def labelled_dates(
     tables: Tables | dict | str,
-    churn: Inactivity | Drop | Contractual | None = None,
+    churn: ChurnDefinition | None = None,
     config: Config | str | dict | None = None,
 ) -> list[pd.Timestamp]:
     """Every month start whose label is complete and whose indicators have some history.
@@ -111,7 +117,7 @@ def labelled_dates(
     return list(pd.date_range(start, end, freq="MS"))
 
 
-def label_expr(tables: Tables, dates: list[pd.Timestamp], churn: Inactivity | Drop | Contractual, config: Config) -> ir.Table:
+def label_expr(tables: Tables, dates: list[pd.Timestamp], churn: ChurnDefinition, config: Config) -> ir.Table:
     """customer_id, as_of, status, churned for checked month starts, as one lazy Ibis expression.
 
     The statuses of :func:`churn_labels` except ``contacted`` (which needs the
@@ -122,6 +128,8 @@ def label_expr(tables: Tables, dates: list[pd.Timestamp], churn: Inactivity | Dr
         facts = _inactivity(tables, spine, churn)
     elif isinstance(churn, Drop):
         facts = _drop(tables, spine, churn)
+    elif isinstance(churn, NoPurchase):
+        facts = _no_purchase(tables, spine, _label_sources(churn))
     else:
         if "contracts" not in tables:
             raise ValueError("the contractual churn definition needs a 'contracts' table; use Inactivity or Drop instead")
@@ -207,7 +215,7 @@ def scoring_expr(tables: Tables, as_of: pd.Timestamp, config: Config) -> ir.Tabl
 def churn_labels(
     tables: Tables | dict | str,
     as_of: str | pd.Timestamp | Sequence[str | pd.Timestamp],
-    churn: Inactivity | Drop | Contractual | None = None,
+    churn: ChurnDefinition | None = None,
     config: Config | str | dict | None = None,
 ) -> pd.DataFrame:
     """Label every customer known at each as_of date.
@@ -263,13 +271,13 @@ def _contacted(frame: pd.DataFrame, tables: Tables, horizon: pd.Timedelta) -> np
     return frame.index.isin(pairs["index"][inside])
 
 
-def _around(tables: Tables, spine: ir.Table, offsets: dict[str, int]) -> ir.Table:
+def _around(tables: Tables, spine: ir.Table, offsets: dict[str, int], sources: Sequence[str] = tuple(ACTIVITY_SOURCES)) -> ir.Table:
     """Per snapshot and named marker (as_of + offset days): the last activity before it and the next one after it.
 
     One window pass over the customer's events and all markers together;
-    returns customer_id, as_of, ``last_<name>`` and ``next_<name>``.
+    returns customer_id, as_of, ``last_<name>`` and ``next_<name>`` (events of the ``sources`` tables).
     """
-    events = _activity_events(tables)
+    events = _activity_events(tables, sources)
     markers = ibis.union(
         *[spine.select("customer_id", "as_of", ts=spine.as_of + ibis.interval(days=days), point=ibis.literal(name)) for name, days in offsets.items()]
     )
@@ -301,6 +309,14 @@ def _inactivity(tables: Tables, spine: ir.Table, churn: Inactivity) -> ir.Table:
     )
     # the last activity before D + within is followed by `days` of silence
     churned = (j.next_end.isnull() | (j.next_end >= j.last_end + gap)).cast("int64")
+    return j.select("customer_id", "as_of", "until", "tenure_ok", status=status, churned=churned)
+
+
+def _no_purchase(tables: Tables, spine: ir.Table, sources: Sequence[str]) -> ir.Table:
+    """The last purchase before D and the first at or after it: churned when none comes before D + horizon."""
+    j = spine.join(_around(tables, spine, {"now": 0}, sources), ["customer_id", "as_of"])
+    status = ibis.cases((j.last_now.isnull(), "no_history"), else_="eligible")
+    churned = (j.next_now.isnull() | (j.next_now >= j.until)).cast("int64")
     return j.select("customer_id", "as_of", "until", "tenure_ok", status=status, churned=churned)
 
 

@@ -39,6 +39,7 @@ from churnml.data.tables import Tables, load_tables
 from churnml.indicators.build import build_indicators
 from churnml.indicators.registry import REGISTRY
 from churnml.labels import ChurnDefinition, labelled_dates, scoring_status
+from churnml.models.baselines import Baselines
 from churnml.models.calibration import FittedEstimator, calibrate, check_positives
 from churnml.models.features import FeatureSchema
 from churnml.models.lightgbm import fit_early_stopped, make_lightgbm
@@ -115,6 +116,8 @@ class ChurnModel(BaseEstimator):
         calibration-slice scores), and the main one's.
     survival_ : SurvivalModel or None
         Churn risk per horizon (:mod:`churnml.models.survival`).
+    simple_baselines_ : Baselines
+        Recency and an RFM logistic regression, scored beside the model (:mod:`churnml.models.baselines`).
     peers_, value_tiers_ : PeerAverages, ValueTiers
         Comparable customers' averages and the value tiers' spend thresholds.
     holdout_ : Holdout
@@ -154,7 +157,7 @@ class ChurnModel(BaseEstimator):
         as_of : list of month starts, optional
             Default: every month start with a complete label
             (:func:`churnml.labels.labelled_dates`).
-        churn : Inactivity, Drop or Contractual, optional
+        churn : Inactivity, Drop, Contractual or NoPurchase, optional
             Default: ``config.labels.churn``.
 
         Returns
@@ -210,6 +213,7 @@ class ChurnModel(BaseEstimator):
         }
         self.policy_ = self.policies_[self.fitted_.name]
         self.survival_ = _fit_survival(config, X_train, train, X_cal, cal)
+        self.simple_baselines_ = Baselines.fit(train)
         known = pd.concat([train, cal])
         self.peers_ = PeerAverages.fit(known, config.causes.min_peers)
         self.value_tiers_ = ValueTiers.fit(known.get("monthly_spend", pd.Series(dtype="float64")), config.causes.value_tiers)
@@ -438,6 +442,8 @@ def _predictions(model: ChurnModel, frame: pd.DataFrame, X: pd.DataFrame) -> pd.
         out[f"{fitted.name}_probability"] = p
         out[f"{fitted.name}_health"] = health_score(p)
         out[f"{fitted.name}_level"] = model.policies_[fitted.name].assign(health_score(p), value)
+    for name, score in model.simple_baselines_.scores(frame.reset_index(drop=True)).items():
+        out[f"baseline_{name}"] = score.to_numpy()
     if model.survival_ is not None and "churn_period" in frame:  # churn risk per horizon and its label, for the report
         predicted = model.survival_.predict(X)
         for h in model.survival_.horizons_days:

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from churnml.config import Config, Contractual, Drop, Inactivity, ModelSettings, load_config
+from churnml.config import ChurnDefinition, Config, ModelSettings, load_config
 from churnml.data.tables import Tables, load_tables
 from churnml.indicators.build import build_indicators
 from churnml.labels import churn_labels, churn_periods
@@ -32,7 +32,7 @@ logger = logging.getLogger(__name__)
 def make_training_frame(
     tables: Tables | dict | str,
     as_of: str | pd.Timestamp | Sequence[str | pd.Timestamp],
-    churn: Inactivity | Drop | Contractual | None = None,
+    churn: ChurnDefinition | None = None,
     config: Config | str | dict | None = None,
 ) -> pd.DataFrame:
     """Indicators joined with labels for many monthly snapshots: eligible, complete rows only.
@@ -61,7 +61,7 @@ def make_training_frame(
     frame = panel.merge(keep, on=["customer_id", "as_of"], how="inner", validate="one_to_one")
     frame["churned"] = frame.churned.astype("int64")
     churn = churn or cfg.labels.churn
-    if cfg.survival.enabled and not isinstance(churn, Drop):
+    if cfg.survival.enabled and churn.EVENT_TIME:
         periods = churn_periods(tables, dates, churn, cfg)
         frame = frame.merge(periods, on=["customer_id", "as_of"], how="left", validate="one_to_one")
     return frame

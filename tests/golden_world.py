@@ -163,6 +163,9 @@ EXPECTED = {
     "usage_breadth_ratio": ((1 / 3) / 2, NAN),  # 1 distinct feature in 3 months vs 2 a month
     "consultations_ratio": (1 / 3, NAN),  # 1 in 3 months vs 12 in 12
     "days_since_last_activity": (21.0, 11.0),  # a: order 2024-06-10; b: order 2024-06-20
+    "days_since_last_order": (21.0, 11.0),
+    "orders_to_date": (19.0, 2.0),  # a: 15 monthly orders 2023-01..2024-03 and 4 since; b: 2; the order at as_of is future
+    "days_since_first_order": (538.0, 42.0),  # a: 2023-01-10; b: 2024-05-20
     # consumption: a's monthly amounts ... 100, 100, 100 (Mar), 80 (Apr), 60 (May), 40 (Jun)
     "amount_per_month_3m": (60.0, 150.0),  # b: 300 over its 2 observed months
     "amount_ratio": (0.6, NAN),

@@ -170,3 +170,42 @@ def test_bundled_sample_is_small_loads_from_any_directory_and_is_current(tmp_pat
     pd.testing.assert_frame_equal(load_sample_truth(), truth, check_dtype=False, check_categorical=False)
     assert sample.report.rows_out["orders"] == len(frames["orders"])
     assert set(truth.cause) == {*CAUSES, "none"}
+
+
+# ------------------------------------------------------------------ BG/NBD bench
+def _bought_within(orders: pd.DataFrame, as_of: pd.Timestamp, days: int) -> set:
+    window = (orders.order_date >= as_of) & (orders.order_date < as_of + pd.Timedelta(days=days))
+    return set(orders.customer_id[window])
+
+
+def test_bgnbd_world_is_a_cohort_with_its_first_orders_in_the_birth_window():
+    from churnml.datasets.btyd import BgNbd
+
+    frames = BgNbd().draw(3000, "2024-01-01", 6, "2025-04-01", seed=3)
+    customers, orders = frames["customers"], frames["orders"]
+    assert customers.customer_id.is_unique and len(customers) == 3000
+    first = orders.groupby("customer_id").order_date.min()
+    assert first.index.size == 3000 and first.min() >= pd.Timestamp("2024-01-01") and first.max() < pd.Timestamp("2024-07-01")
+    assert orders.order_date.max() < pd.Timestamp("2025-04-01") and orders.order_id.is_unique
+    assert (customers.set_index("customer_id").signup_date == first.dt.normalize()).all()
+    # most buy once or twice, as in CDNOW
+    assert 0.4 < (orders.groupby("customer_id").size() == 1).mean() < 0.8
+
+
+def test_bgnbd_optimum_is_calibrated_beats_recency_and_reads_only_the_past():
+    from sklearn.metrics import roc_auc_score
+
+    from churnml.datasets.btyd import BgNbd
+    from churnml.evaluation import expected_calibration_error
+
+    truth = BgNbd()
+    orders = truth.draw(20_000, "2024-01-01", 6, "2025-04-01", seed=11)["orders"]
+    as_of = pd.Timestamp("2024-12-01")
+    p = truth.p_no_purchase(orders, as_of, 90)
+    y = (~p.index.isin(list(_bought_within(orders, as_of, 90)))).astype(int)
+    # a wrong closed form (say, ignoring who is already dead) is off by several points
+    assert expected_calibration_error(y, p.to_numpy()) < 0.015
+    last = orders[orders.order_date < as_of].groupby("customer_id").order_date.max().reindex(p.index)
+    assert roc_auc_score(y, p) > roc_auc_score(y, (as_of - last).dt.days) + 0.005
+    future = pd.DataFrame({"order_id": [-1, -2], "customer_id": [p.index[0], p.index[1]], "order_date": [as_of, as_of + pd.Timedelta(days=3)], "amount": 1.0})
+    pd.testing.assert_series_equal(truth.p_no_purchase(pd.concat([orders, future]), as_of, 90), p)

@@ -2,7 +2,7 @@ import pandas as pd
 import pytest
 
 import churnml as cm
-from churnml.labels import PRESETS, Contractual, Drop, Inactivity, churn_labels
+from churnml.labels import PRESETS, Contractual, Drop, Inactivity, NoPurchase, churn_labels, scoring_status
 from churnml.training import make_training_frame
 
 T = pd.Timestamp
@@ -62,6 +62,24 @@ def test_incomplete_horizon_is_never_labelled(shop):
     labels = churn_labels(shop, "2024-09-01", Inactivity(days=60, within_days=30))
     assert set(labels.status) <= {"incomplete", "already_churned", "too_new"}
     assert labels.churned.isna().all()
+
+
+def test_no_purchase_labels_every_customer_with_history_the_lapsed_too(shop):
+    churn = NoPurchase(horizon_days=30)
+    labels = churn_labels(shop, "2024-07-01", churn).set_index("customer_id")
+    # d, silent since March, is eligible: will it buy again within 30 days? (no)
+    assert labels.status.to_dict() == {k: "eligible" for k in "abcdfg"} | {"e": "too_new"}
+    # a buys on 07-10, b on 07-15, f on 07-20; g's next order is stamped exactly at as_of + 30 days: outside
+    assert labels.churned.dropna().astype(int).to_dict() == {"a": 0, "b": 0, "c": 1, "d": 1, "f": 0, "g": 1}
+    assert set(scoring_status(shop, "2024-07-01", {"labels": {"churn": churn.model_dump()}}).status) == {"scored", "too_new"}
+    # rows stamped after the window change nothing; one planted at as_of is inside the window
+    planted = _orders([("d", T("2024-07-31"), 5.0), ("c", T("2024-07-01"), 5.0)])
+    planted["order_id"] += 1000
+    again = churn_labels({"orders": pd.concat([shop["orders"], planted])}, "2024-07-01", churn).set_index("customer_id")
+    assert again.churned.dropna().astype(int).to_dict() == {"a": 0, "b": 0, "c": 0, "d": 1, "f": 0, "g": 1}
+    # a month earlier the June orders are the answers: a 06-20, b and f 06-01 (at as_of), c 06-10, g 06-25; d stays away
+    june = churn_labels(shop, "2024-06-01", churn).set_index("customer_id")
+    assert june.churned.dropna().astype(int).to_dict() == {"a": 0, "b": 0, "c": 0, "d": 1, "f": 0, "g": 0}
 
 
 def test_presets_and_bad_preset():

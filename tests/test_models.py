@@ -259,6 +259,27 @@ def test_report_checks_level_ordering_and_writes_plots(tmp_path, fitted, caplog)
     assert "Warning levels" in (tmp_path / "report.md").read_text()
 
 
+def test_report_scores_the_simple_baselines_on_the_same_rows_and_says_when_one_wins(fitted, frame, caplog):
+    from sklearn.metrics import roc_auc_score
+
+    rep = cm.evaluation.report(fitted)
+    test = frame[frame.as_of.isin(fitted.holdout_.split.test)].sort_values(["customer_id", "as_of"])
+    y = rep.predictions.churned.to_numpy()
+    assert test.customer_id.tolist() == rep.predictions.customer_id.tolist()
+    recency = test.days_since_last_activity.fillna(np.inf).clip(upper=1e300).to_numpy()
+    assert rep.baselines.loc["recency", "auc_roc"] == pytest.approx(roc_auc_score(y, recency))
+    assert np.isnan(rep.baselines.loc["recency", "ece"])  # a ranking, not a probability
+    assert 0.5 < rep.baselines.loc["rfm_logistic", "auc_roc"] < 1 and 0 <= rep.baselines.loc["rfm_logistic", "ece"] < 0.2
+    assert rep.beaten_by() is None and "ranks these rows better" not in rep.to_markdown()  # on the sample LightGBM wins
+    # a model no better than chance against a recency that knows the answer: said in one line, and logged
+    planted = pd.DataFrame({"churned": [0, 1] * 50, "m_raw": 0.5, "m_probability": 0.5, "m_level": 0, "baseline_recency": [1.0, 9.0] * 50})
+    with caplog.at_level(logging.WARNING):
+        loser = cm.evaluation.from_predictions(planted)
+    assert loser.beaten_by() == ("recency", 1.0, 0.5)
+    assert "**recency ranks these rows better than m** (AUC 1.000 vs 0.500)" in loser.to_markdown()
+    assert "recency ranks the test slice better than m" in caplog.text
+
+
 def test_report_on_fresh_snapshots_matches_the_kept_test_slice(sample, fitted):
     fresh = fitted.evaluate_snapshots(sample, list(fitted.holdout_.split.test))
     pd.testing.assert_frame_equal(fresh, fitted.holdout_.predictions)

@@ -55,7 +55,7 @@ def test_orders_only_world_trains_and_beats_recency():
 def test_cause_of_the_first_warning_before_the_churn_date(world, model):
     """Primary cause vs planted cause at each churner's first warning before it churns.
 
-    Issue 5 asks for 85%; churnml reaches about 77% on the fresh world of
+    Issue 5 asks for 85%; churnml reaches about 76% on the fresh world of
     benchmarks/QUALITY.md, where a supervised classifier of the planted cause
     reaches about 80% from the same rows. This guards the level reached.
     """
@@ -76,3 +76,26 @@ def test_churn_risk_per_horizon_is_calibrated_and_as_good_as_the_main_model(repo
     assert list(horizons.index) == ["30d", "60d", "90d"]
     assert (horizons.ece <= 0.03).all()
     assert horizons.loc["90d", "auc_roc"] >= horizons.loc["90d", "main_auc_roc"] - 0.01
+
+
+def test_on_a_bgnbd_order_log_every_customer_gets_a_calibrated_probability_near_the_optimum():
+    """The CI-sized guard of ``python -m benchmarks.benches`` (BG/NBD world, no order in the next 90 days).
+
+    Measured on seeds 1-3 at 6,000 customers: LightGBM 0.007-0.019 below the optimum's AUC, ECE 0.011-0.015.
+    """
+    from churnml.datasets.btyd import BgNbd
+
+    truth = BgNbd()
+    frames = truth.draw(6000, "2024-01-01", 6, "2025-04-01", seed=2)
+    tables = cm.from_pandas(frames)
+    config = {"labels": {"churn": {"kind": "no_purchase", "horizon_days": 90}, "min_tenure_days": 0}, "tracking": {"enabled": False}}
+    model = cm.ChurnModel(config).fit(tables)
+    test = model.holdout_.predictions
+    (as_of,) = model.holdout_.split.test
+    assert len(test) == 6000  # the lapsed are labelled and scored too
+    optimum = roc_auc_score(test.churned, truth.p_no_purchase(frames["orders"], as_of, 90).reindex(test.customer_id))
+    report = cm.evaluation.report(model)
+    assert report.metrics.loc["auc_roc", "lightgbm"] >= optimum - 0.03
+    assert report.metrics.loc["ece", "lightgbm"] <= 0.03
+    scored = model.score(tables, "2025-01-01")
+    assert (scored.status == "scored").all() and scored.churn_probability.notna().all() and scored.customer_id.is_unique

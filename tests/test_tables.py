@@ -64,6 +64,32 @@ def test_empty_orders_table(tiny_frames):
     assert "table 'orders'" in _error({"orders": tiny_frames["orders"].iloc[:0]})
 
 
+def test_an_order_log_without_order_ids_counts_each_row_as_one_order(tiny_frames):
+    from churnml.indicators.build import build_indicators
+
+    with_ids = from_pandas({"orders": tiny_frames["orders"]})
+    without = from_pandas({"orders": tiny_frames["orders"].drop(columns="order_id")})
+    assert without.report.derived == ["orders.order_id", "customers"]
+    assert without.to_pandas("orders").order_id.is_unique
+    columns = ["customer_id", "order_date", "amount"]
+    pd.testing.assert_frame_equal(
+        without.to_pandas("orders")[columns].sort_values(columns, ignore_index=True), with_ids.to_pandas("orders")[columns].sort_values(columns, ignore_index=True)
+    )
+    pd.testing.assert_frame_equal(build_indicators(without, "2024-04-01"), build_indicators(with_ids, "2024-04-01"))
+
+
+def test_any_activity_event_type_counts_as_use(tiny_frames):
+    from churnml.indicators.build import build_indicators
+
+    days = pd.date_range("2023-06-01", "2024-03-31", freq="3D")
+    activity = pd.DataFrame({"customer_id": "a", "timestamp": days, "event_type": "stream", "feature": "player"})
+    own = from_pandas({**tiny_frames, "activity": activity})
+    assert not own.report.issues  # a subscription's own event names are not errors
+    known = from_pandas({**tiny_frames, "activity": activity.assign(event_type="feature_use")})
+    pd.testing.assert_frame_equal(build_indicators(own, "2024-04-01"), build_indicators(known, "2024-04-01"))
+    assert build_indicators(own, "2024-04-01").set_index("customer_id").loc["a", "active_days_ratio"] > 0
+
+
 def test_missing_required_columns_are_all_listed(tiny_frames):
     tiny_frames["orders"] = tiny_frames["orders"].drop(columns=["amount"])
     tiny_frames["invoices"] = tiny_frames["invoices"].drop(columns=["issue_date"])

@@ -66,7 +66,7 @@ SCHEMA: dict[str, TableSpec] = {
             "orders",
             "One row per order (or order line). The only required table.",
             (
-                _c("order_id", "string", True, "Order identifier; rows sharing one are lines of one order."),
+                _c("order_id", "string", False, "Order identifier; rows sharing one are lines of one order. Absent: each row is one order."),
                 _CUSTOMER,
                 _c("order_date", "timestamp", True, "When the order was placed."),
                 _c(
@@ -122,8 +122,8 @@ SCHEMA: dict[str, TableSpec] = {
                     "event_type",
                     "string",
                     True,
-                    "Kind of event.",
-                    allowed=("login", "feature_use", "consultation", "other"),
+                    "Kind of event: login, feature_use and consultation keep their meaning; any other value "
+                    "(play, stream, api_call, ...) counts as use.",
                 ),
                 _c("feature", "string", False, "Feature or product used (for usage breadth)."),
             ),

@@ -144,6 +144,11 @@ def canonicalize(raw: dict[str, ir.Table], cfg: Config) -> tuple[dict[str, ir.Ta
                 params = _params({"user": user, "canon": canon, "present": present})
                 missing.append(Issue("missing_column", name, canon, 1, (), "mapped_column", "error", params))
         t = t.rename(rename) if rename else t
+        if name == "orders" and "order_id" not in t.columns and "order_id" not in mapping:
+            # an order log without order numbers (a daily export, a POS dump): each row is one order
+            t = t.mutate(order_id=ibis.row_number().cast("string"))
+            report.derived.append("orders.order_id")
+            logger.info("column 'order_id' absent from 'orders': each row counts as one order")
         for canon in spec.required_columns:
             if canon not in t.columns and canon not in mapping:
                 params = _params({"dtype": spec.column(canon).dtype, "table": name, "canon": canon, "present": present})

@@ -5,9 +5,12 @@
 * :mod:`.population`: who churns, when and why, and the signals;
 * :mod:`.generators`: one generator per raw table;
 * :mod:`.retention`: a simulated retention programme (``interventions``);
-* :mod:`.sample`: :func:`load_sample`, the bundled ``data/sample/``.
+* :mod:`.sample`: :func:`load_sample`, the bundled ``data/sample/``;
+* :mod:`.btyd`: :class:`BgNbd`, order logs from the field's standard model of
+  repeat buying, with the exact optimal forecast (a bench churnml did not write).
 """
 
+from churnml.datasets.btyd import BgNbd
 from churnml.datasets.retention import RetentionProgramme
 from churnml.datasets.sample import SAMPLE_DIR, SAMPLE_SPEC, load_sample, load_sample_truth, write_sample
 from churnml.datasets.world import make_synthetic, synthetic_frames, write_synthetic
@@ -15,6 +18,7 @@ from churnml.datasets.world import make_synthetic, synthetic_frames, write_synth
 __all__ = [
     "SAMPLE_DIR",
     "SAMPLE_SPEC",
+    "BgNbd",
     "RetentionProgramme",
     "load_sample",
     "load_sample_truth",

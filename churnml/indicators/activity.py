@@ -65,3 +65,9 @@ def _days_since_activity(ctx: WindowContext):
     present = [m for m, t in (("o_last", "orders"), ("a_last", "activity"), ("t_last", "tickets"), ("x_last", "interactions"), ("s_last", "surveys")) if t in ctx.table_start]
     last = ibis.greatest(*[ctx.last(m) for m in present]) if len(present) > 1 else ctx.last(present[0])
     return (ctx.as_of - last) / DAY_SECONDS
+
+
+@indicator("days_since_last_order", "activity", ["orders"], "needs_change", "NaN when the customer has no order before as_of.")
+def _days_since_order(ctx: WindowContext):
+    """Days since the customer's last order (the R of RFM)."""
+    return ctx.days_since("o_last")

@@ -33,7 +33,7 @@ class Window:
     measure: str
     lo: int | None  # months relative to the snapshot month; None = unbounded
     hi: int
-    agg: str  # sum or max
+    agg: str  # sum, max or min
 
     @property
     def name(self) -> str:
@@ -76,6 +76,10 @@ class WindowContext:
     def last(self, measure: str) -> ir.FloatingValue:
         """Latest value (a time stamp in epoch seconds) before the snapshot month."""
         return self.win(measure, None, -1, "max")
+
+    def first(self, measure: str) -> ir.FloatingValue:
+        """Earliest value (a time stamp in epoch seconds) before the snapshot month."""
+        return self.win(measure, None, -1, "min")
 
     def state(self, measure: str) -> ir.FloatingValue:
         """Cumulative state deltas up to and including the snapshot month (see module doc)."""

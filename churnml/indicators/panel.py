@@ -95,6 +95,7 @@ def _orders(o: ir.Table, s: IndicatorSettings, monthly: Monthly) -> list[ir.Tabl
             o_n=o.order_id.nunique(),
             o_amount=o.amount.cast(EXACT).sum(),
             o_disc_n=o.order_id.nunique(where=o.discount > 0),
+            o_first=_epoch(o.order_date).min(),
             o_last=_epoch(o.order_date).max(),
         )
     ]
@@ -248,7 +249,7 @@ def windowed_panel(
     The tables' monthly rows (months before ``lower`` folded into one row at
     ``lower``, see :func:`panel_parts`) are joined side by side on
     (customer, month), then to a small table of (snapshot month, month it
-    looks at) pairs; each window is a conditional sum (or maximum) over the
+    looks at) pairs; each window is a conditional sum (or maximum, minimum) over the
     pairs whose offset falls in it, grouped by customer and snapshot. On
     DuckDB this is cheaper than running totals and row shifts over a dense
     customer x month grid (a window function costs about as much per column
@@ -291,7 +292,7 @@ def windowed_panel(
         inside = joined.offset <= w.hi if w.lo is None else joined.offset.between(w.lo, w.hi)
         value = joined[w.measure]
         agg = inside.ifelse(value, ibis.null(measure_type(w.measure)))
-        return (agg.max() if w.agg == "max" else agg.sum()).cast("float64")
+        return {"max": agg.max, "min": agg.min, "sum": agg.sum}[w.agg]().cast("float64")
 
     return joined.group_by(["customer_id", joined.snapshot_m.name("m")]).aggregate(
         first_seen=(joined.offset < 0).ifelse(joined.first_m, ibis.null("int64")).min(),  # first month with any record before the snapshot

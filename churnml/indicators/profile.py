@@ -30,6 +30,18 @@ def _monthly_spend(ctx: WindowContext):
     return (months > 0).ifelse(ctx.win("o_amount", lo, -1) / months, ibis.null("float64"))
 
 
+@indicator("orders_to_date", "profile", ["orders"], None, "0 without an order before as_of.", higher_is_riskier=False)
+def _orders_to_date(ctx: WindowContext):
+    """Orders placed over the customer's whole history before as_of (the F of RFM)."""
+    return ctx.win("o_n", None, -1)
+
+
+@indicator("days_since_first_order", "profile", ["orders"], None, "NaN when the customer has no order before as_of.", higher_is_riskier=False)
+def _days_since_first_order(ctx: WindowContext):
+    """Days since the customer's first order: how long its buying has been observed."""
+    return (ctx.as_of - ctx.first("o_first")) / DAY_SECONDS
+
+
 @indicator(
     "months_to_contract_end", "profile", ["contracts"], None,
     "NaN without an active contract term with an end date at as_of.", higher_is_riskier=False,

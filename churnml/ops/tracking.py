@@ -10,7 +10,8 @@ so the model does not depend on this module. A run holds:
   dates of each slice, and rows / first / last date of every table;
 * metrics: every out-of-time test metric of each model (``lightgbm.auc_roc``,
   ``scorecard.brier``, ...), calibration before and after, and per warning
-  level the count, precision and recall;
+  level the count, precision and recall; the simple baselines on the same
+  rows (``baseline.recency.auc_roc``, ``baseline.rfm_logistic.ece``, ...);
 * artifacts: ``config.yaml``, ``data_fingerprint.json`` (rows, date range
   and an order-independent content hash per table), ``split.json``, the
   evaluation report and its plots (``report/``), ``feature_importance.csv``,
@@ -145,6 +146,8 @@ def _metrics(report) -> dict[str, float]:
         for level, row in report.levels.loc[model_name].iterrows():
             out.update({f"{model_name}.level{level}.{k}": v for k, v in row.items()})
         out[f"{model_name}.levels_ordered"] = float(report.levels_ordered[model_name])
+    for baseline, row in report.baselines.iterrows():
+        out.update({f"baseline.{baseline}.{k}": v for k, v in row.items()})
     return {k: float(v) for k, v in out.items() if v is not None and np.isfinite(v)}
 
 
