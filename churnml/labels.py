@@ -58,6 +58,8 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
+MIN_TRAINING_SNAPSHOTS = 3  # fewer, and a young base starts its snapshots before its history windows fill
+
 ACTIVITY_SOURCES = {
     "orders": "order_date",
     "activity": "timestamp",
@@ -99,21 +101,32 @@ def labelled_dates(
     """Every month start whose label is complete and whose indicators have some history.
 
     The first is ``recent_months + min_history_months`` months after the first
-    order (earlier snapshots would have no history ratios); the last is the
-    latest month start ``D`` with ``D + horizon`` inside the data.
+    order (earlier snapshots would have no history ratios), unless that leaves
+    fewer dates than the time split needs with :data:`MIN_TRAINING_SNAPSHOTS`
+    training snapshots: then a young base starts earlier, down to the month
+    after its first order, and trains on what it has (ratios missing, the
+    lifetime indicators present; logged). The last is the latest month start
+    ``D`` with ``D + horizon`` inside the data.
 
     Returns
     -------
     list of pandas.Timestamp
-        Possibly empty when the data is shorter than history plus horizon.
+        Possibly empty when the data is shorter than one month plus the horizon.
     """
     cfg = load_config(config)
     churn = churn or cfg.labels.churn
     tables = load_tables(tables, cfg)
-    first = tables.time_range("orders")[0]
-    months = cfg.indicators.recent_months + cfg.indicators.min_history_months
-    start = first.normalize().replace(day=1) + pd.DateOffset(months=months)
+    first_month = tables.time_range("orders")[0].normalize().replace(day=1)
+    start = first_month + pd.DateOffset(months=cfg.indicators.recent_months + cfg.indicators.min_history_months)
     end = _data_end(tables, _label_sources(churn)) - pd.Timedelta(days=churn.horizon_days)
+    needed = MIN_TRAINING_SNAPSHOTS + cfg.model.calibration_snapshots + cfg.model.test_snapshots
+    young = max(first_month + pd.DateOffset(months=1), end.to_period("M").to_timestamp() - pd.DateOffset(months=needed - 1))
+    if young < start:
+        logger.info(
+            "young base: snapshots from %s, %d month(s) after the first order (not %s), so that the time split has %d training snapshots",
+            young.date(), (young.year - first_month.year) * 12 + young.month - first_month.month, start.date(), MIN_TRAINING_SNAPSHOTS,
+        )
+        start = young
     return list(pd.date_range(start, end, freq="MS"))
 
 

@@ -149,3 +149,19 @@ def test_training_frame_from_an_order_log_only():
     assert {"amount_ratio", "days_since_last_activity", "tenure_months"} <= set(frame.columns)
     assert "complaints_3m" not in frame.columns
     assert frame.churned.isin([0, 1]).all() and 0 < frame.churned.mean() < 0.5
+
+
+def test_a_young_base_starts_its_snapshots_early_enough_to_train(caplog):
+    """Nine months of a cohort, a 90-day horizon: the history windows alone would leave one labelled month."""
+    import logging
+
+    frames = cm.datasets.BgNbd().draw(2000, "2024-01-01", 3, "2024-10-01", seed=5)
+    config = {"labels": {"churn": {"kind": "no_purchase", "horizon_days": 90}, "min_tenure_days": 0}, "tracking": {"enabled": False}}
+    with caplog.at_level(logging.INFO, logger="churnml.labels"):
+        dates = cm.labels.labelled_dates(frames, config=config)
+    assert dates == list(pd.date_range("2024-02-01", "2024-07-01", freq="MS"))  # the last: 07-01 + 90 days is inside the data
+    assert "young base: snapshots from 2024-02-01, 1 month(s) after the first order (not 2024-07-01)" in caplog.text
+    model = cm.ChurnModel(config).fit(cm.from_pandas(frames))
+    assert len(model.holdout_.split.train) == 3 and model.holdout_.split.test == (pd.Timestamp("2024-07-01"),)
+    # the sample's two years keep the documents' start: history windows filled
+    assert cm.labels.labelled_dates(cm.datasets.load_sample())[0] == pd.Timestamp("2024-07-01")
