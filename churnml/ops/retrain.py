@@ -10,7 +10,9 @@
    more than ``retrain.tolerance`` and its calibration error is within
    ``retrain.max_ece`` (the first model: when it passes ``min_auc`` and
    ``max_ece``). A run for an as_of that already promoted does not promote
-   again;
+   again. The field's simple baselines (recency, RFM logistic) are scored on
+   the same rows (``baseline_metrics``), and the reason says when one ranks
+   them better than the challenger;
 4. log the decision, both models' metrics, a drift report (population
    stability index per indicator: the latest training snapshot vs the
    customers the new list scores), the expected precision per level of the
@@ -42,7 +44,7 @@ from mlflow.tracking import MlflowClient
 from churnml.config import Config, load_config
 from churnml.data.calendar import latest_month_start, month_starts
 from churnml.data.tables import Tables, load_tables
-from churnml.evaluation import population_stability, score_metrics
+from churnml.evaluation import population_stability, report, score_metrics
 from churnml.indicators.build import build_indicators
 from churnml.kpis import realised_precision
 from churnml.labels import labelled_dates, scoring_status
@@ -97,6 +99,7 @@ class RetrainResult:
     champion_version: str | None = None
     challenger_metrics: dict = field(default_factory=dict)
     champion_metrics: dict = field(default_factory=dict)
+    baseline_metrics: dict = field(default_factory=dict)  # per baseline: auc_roc, brier, ece (None for a ranking)
     warning_list: list[str] = field(default_factory=list)
     run_id: str | None = None
 
@@ -188,12 +191,17 @@ def retrain(config=None, tables=None, as_of: str | pd.Timestamp | None = None) -
                 rows = champion.evaluate_snapshots(tables, test)
                 theirs = score_metrics(rows.churned, rows[f"{champion.fitted_.name}_probability"])
             decision, reason = _decide(cfg, mine, theirs)
+            held_report = report(challenger)
+            beaten = held_report.beaten_by()
+            if beaten:
+                reason += f"; note: {beaten[0]} ranks the test slice better than the challenger (AUC {beaten[1]:.4f} vs {beaten[2]:.4f})"
+            baselines = held_report.baselines.astype(object).where(held_report.baselines.notna(), None).to_dict("index")
             client = MlflowClient()
             (version,) = client.search_model_versions(f"run_id='{challenger.run_id_}'") or (None,)
             result = RetrainResult(
                 stamp, decision, reason, challenger_version=version.version if version else None,
                 champion_version=champion_version.version if champion_version else None,
-                challenger_metrics=mine, champion_metrics=theirs or {}, run_id=challenger.run_id_,
+                challenger_metrics=mine, champion_metrics=theirs or {}, baseline_metrics=baselines, run_id=challenger.run_id_,
             )
             # the population the new list will score: customers eligible at as_of, as in training
             scorable = scoring_status(tables, when, cfg).query("status == 'scored'").customer_id
