@@ -119,7 +119,7 @@ class EvaluationReport:
     _figures: dict = field(default_factory=dict, repr=False)
 
     def beaten_by(self) -> tuple[str, float, float] | None:
-        """The baseline that ranks the rows better than the main model (by more than 0.005 AUC), if any.
+        """The baseline that ranks the rows better than the main model (by more than :data:`BEATEN_BY` AUC), if any.
 
         Returns
         -------

@@ -184,18 +184,17 @@ def retrain(config=None, tables=None, as_of: str | pd.Timestamp | None = None) -
             quiet = cfg.model_copy(update={"tracking": cfg.tracking.model_copy(update={"enabled": True, "first_version_champion": False})})
             challenger = ChurnModel(quiet).fit(tables, as_of=dates)
             test = list(challenger.holdout_.split.test)
-            held = challenger.holdout_.predictions
-            mine = score_metrics(held.churned, held[f"{challenger.fitted_.name}_probability"])
+            held = report(challenger)  # the challenger's test slice: its metrics and the baselines' on the same rows
+            mine = held.metrics[challenger.fitted_.name].to_dict()
             theirs = None
             if champion is not None:
                 rows = champion.evaluate_snapshots(tables, test)
                 theirs = score_metrics(rows.churned, rows[f"{champion.fitted_.name}_probability"])
             decision, reason = _decide(cfg, mine, theirs)
-            held_report = report(challenger)
-            beaten = held_report.beaten_by()
+            beaten = held.beaten_by()
             if beaten:
                 reason += f"; note: {beaten[0]} ranks the test slice better than the challenger (AUC {beaten[1]:.4f} vs {beaten[2]:.4f})"
-            baselines = held_report.baselines.astype(object).where(held_report.baselines.notna(), None).to_dict("index")
+            baselines = held.baselines.astype(object).where(held.baselines.notna(), None).to_dict("index")
             client = MlflowClient()
             (version,) = client.search_model_versions(f"run_id='{challenger.run_id_}'") or (None,)
             result = RetrainResult(
