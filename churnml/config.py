@@ -388,6 +388,10 @@ class ModelSettings(_Strict):
     """
 
     estimator: Literal["lightgbm", "scorecard"] = "lightgbm"
+    candidates: list[Literal["rfm_logistic", "bgnbd"]] = Field(
+        default_factory=lambda: ["rfm_logistic", "bgnbd"],
+        description="baselines that replace LightGBM when they rank the calibration slice better (empty: always LightGBM)",
+    )
     seed: int = 0
     test_snapshots: int = Field(1, ge=1)
     calibration_snapshots: int = Field(2, ge=1)

@@ -19,10 +19,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from itertools import combinations
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from scipy.stats import fisher_exact
 from sklearn.metrics import average_precision_score, brier_score_loss, log_loss, roc_auc_score
 from sklearn.utils.validation import check_is_fitted
 
@@ -32,11 +34,12 @@ from churnml.models.baselines import RANKINGS
 from churnml.messages import text
 from churnml.scoring.health import level_precision
 
-__all__ = ["EvaluationReport", "expected_calibration_error", "population_stability", "report", "score_metrics", "top_share_metrics"]
+__all__ = ["EvaluationReport", "expected_calibration_error", "levels_in_order", "population_stability", "report", "score_metrics", "top_share_metrics"]
 
 logger = logging.getLogger(__name__)
 
 TOP_SHARES = (0.1, 0.2)
+ORDER_ALPHA = 0.05  # significance at which a less precise higher warning level counts as an inversion
 BEATEN_BY = 0.005  # AUC a simple baseline must gain over the model before the report says it ranks better
 
 
@@ -98,7 +101,8 @@ class EvaluationReport:
     levels : pandas.DataFrame
         Per model and warning level: customers, churners, precision, recall.
     levels_ordered : dict
-        Per model: whether level 1 precision >= level 2 >= level 3 (empty levels skipped).
+        Per model: whether level 1 precision >= level 2 >= level 3 beyond chance
+        (:func:`levels_in_order`; empty levels skipped).
     predictions : pandas.DataFrame
         The scored rows the figures are drawn from.
     horizons : pandas.DataFrame
@@ -106,6 +110,9 @@ class EvaluationReport:
     baselines : pandas.DataFrame
         The field's simple baselines on the same rows (:func:`baseline_metrics`): ``auc_roc``,
         and ``brier`` and ``ece`` for those that give probabilities.
+    selection : pandas.Series
+        The calibration-slice AUC of each candidate estimator, from which the
+        main one was chosen (``ChurnModel.selection_``); empty when nothing was chosen.
     """
 
     metrics: pd.DataFrame
@@ -116,6 +123,7 @@ class EvaluationReport:
     models: list[str]
     horizons: pd.DataFrame = field(default_factory=pd.DataFrame)
     baselines: pd.DataFrame = field(default_factory=pd.DataFrame)
+    selection: pd.Series = field(default_factory=lambda: pd.Series(dtype="float64"))
     _figures: dict = field(default_factory=dict, repr=False)
 
     def beaten_by(self) -> tuple[str, float, float] | None:
@@ -151,6 +159,9 @@ class EvaluationReport:
             parts.append(f"## {text('report.horizons', language)}\n\n" + self.horizons.round(4).to_markdown())
         if not self.baselines.empty:
             parts.append(f"## {text('report.baselines', language)}\n\n" + self.baselines.round(4).to_markdown())
+            if len(self.selection) > 1:
+                aucs = ", ".join(f"{name} {auc:.3f}" for name, auc in self.selection.items())
+                parts.append(text("report.selection", language, chosen=self.models[-1], aucs=aucs))
             beaten = self.beaten_by()
             if beaten:
                 parts.append(text("report.beaten_by", language, baseline=beaten[0], baseline_auc=beaten[1], model=self.models[-1], model_auc=beaten[2]))
@@ -196,7 +207,9 @@ def report(model, tables=None, as_of: Sequence[str | pd.Timestamp] | None = None
     if (tables is None) != (as_of is None):
         raise ValueError("give both tables and as_of to evaluate on fresh snapshots, or neither for the test slice")
     predictions = model.holdout_.predictions if tables is None else model.evaluate_snapshots(tables, as_of)
-    return from_predictions(predictions)
+    rep = from_predictions(predictions)
+    rep.selection = model.selection_
+    return rep
 
 
 def from_predictions(predictions: pd.DataFrame) -> EvaluationReport:
@@ -221,8 +234,7 @@ def from_predictions(predictions: pd.DataFrame) -> EvaluationReport:
     baselines = baseline_metrics(predictions)
     ordered = {}
     for m in models:
-        precision = levels.loc[m].precision.dropna().to_numpy()
-        ordered[m] = bool(np.all(np.diff(precision) <= 0))
+        ordered[m] = levels_in_order(levels.loc[m])
         if not ordered[m]:
             logger.warning("%s: warning levels are not ordered by precision on the test slice: %s", m, levels.loc[m].precision.round(3).to_dict())
     report = EvaluationReport(metrics, calibration, levels, ordered, predictions, models, horizons, baselines)
@@ -230,6 +242,27 @@ def from_predictions(predictions: pd.DataFrame) -> EvaluationReport:
     if beaten:
         logger.warning("%s ranks the test slice better than %s: AUC %.3f vs %.3f", beaten[0], models[-1], beaten[1], beaten[2])
     return report
+
+
+def levels_in_order(table: pd.DataFrame) -> bool:
+    """Whether no warning level is less precise than a lower one (1 >= 2 >= 3) by more than chance.
+
+    A pair of levels counts as inverted when Fisher's exact test finds the
+    higher level's churn odds below the lower level's at :data:`ORDER_ALPHA`:
+    a level of 40 customers at 0.375 against one of 89 at 0.371 is noise, a
+    level 1 at 2 of 20 against a level 3 at 18 of 20 is not.
+
+    Parameters
+    ----------
+    table : DataFrame
+        :func:`churnml.scoring.health.level_precision` of one model.
+    """
+    rows = table[table.customers > 0]
+    for (_, high), (_, low) in combinations(rows.iterrows(), 2):
+        counts = [[high.churners, high.customers - high.churners], [low.churners, low.customers - low.churners]]
+        if fisher_exact(counts, alternative="less").pvalue < ORDER_ALPHA:
+            return False
+    return True
 
 
 def baseline_metrics(predictions: pd.DataFrame) -> pd.DataFrame:

@@ -3,9 +3,11 @@
 :class:`ChurnModel` is a scikit-learn estimator over raw tables:
 ``__init__`` stores the configuration as given, ``fit`` validates it, builds
 the training frame (:mod:`churnml.training`), splits it in time, fits and
-calibrates the rule scorecard and LightGBM (:mod:`churnml.models`), chooses
-the warning policy (:mod:`churnml.scoring.health`) and the survival model,
-and keeps its out-of-time test slice in :attr:`ChurnModel.holdout_`.
+calibrates the rule scorecard, LightGBM and the simple baselines
+(:mod:`churnml.models`), keeps whichever of LightGBM and the baselines ranks
+the calibration slice best, chooses the warning policy
+(:mod:`churnml.scoring.health`) and the survival model, and keeps its
+out-of-time test slice in :attr:`ChurnModel.holdout_`.
 :meth:`ChurnModel.predict_frame` turns indicator rows into warning columns
 and :meth:`ChurnModel.score` into the warning list
 (:mod:`churnml.scoring.warning_list`).
@@ -21,7 +23,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib.metadata import entry_points
 from pathlib import Path
 
@@ -39,7 +41,7 @@ from churnml.data.tables import Tables, load_tables
 from churnml.indicators.build import build_indicators
 from churnml.indicators.registry import REGISTRY
 from churnml.labels import ChurnDefinition, labelled_dates, scoring_status
-from churnml.models.baselines import Baselines
+from churnml.models.baselines import baseline_estimators, choose, ranking_scores
 from churnml.models.calibration import FittedEstimator, calibrate, check_positives
 from churnml.models.features import FeatureSchema
 from churnml.models.lightgbm import fit_early_stopped, make_lightgbm
@@ -108,16 +110,26 @@ class ChurnModel(BaseEstimator):
     schema_ : FeatureSchema
         The input columns.
     fitted_, baseline_ : FittedEstimator
-        The configured estimator (``lightgbm`` or ``scorecard``), calibrated,
-        and the rule scorecard fitted on the same split when the main one is
-        LightGBM (None otherwise): the comparison the evaluation report shows.
+        The estimator behind ``churn_probability`` (``scorecard``; with
+        ``lightgbm`` configured, LightGBM or the baseline chosen in
+        ``selection_``), calibrated, and the rule scorecard fitted on the same
+        split when LightGBM is configured (None otherwise): the comparison
+        the evaluation report shows.
+    compared_ : list of FittedEstimator
+        LightGBM when a baseline replaced it (reported beside it), else empty.
     policies_, policy_ : dict, WarningPolicy
         Health scores to warning levels, per estimator (each chosen on its own
         calibration-slice scores), and the main one's.
     survival_ : SurvivalModel or None
         Churn risk per horizon (:mod:`churnml.models.survival`).
-    simple_baselines_ : Baselines
-        Recency and an RFM logistic regression, scored beside the model (:mod:`churnml.models.baselines`).
+    simple_baselines_ : dict
+        The probability baselines (an RFM logistic regression, BG/NBD) fitted
+        on the training slice; with recency, scored beside the model
+        (:mod:`churnml.models.baselines`).
+    selection_ : pandas.Series
+        Calibration-slice AUC of LightGBM and each baseline in
+        ``model.candidates``: one that ranks it better becomes ``fitted_``
+        (LightGBM, in ``compared_``, still explains the warnings).
     peers_, value_tiers_ : PeerAverages, ValueTiers
         Comparable customers' averages and the value tiers' spend thresholds.
     holdout_ : Holdout
@@ -198,22 +210,17 @@ class ChurnModel(BaseEstimator):
         self.schema_ = FeatureSchema.fit(train)
         X_train, X_cal, X_test = (self.schema_.transform(part) for part in (train, cal, test))
 
-        card = RuleScorecard(**_scorecard_params(config)).fit(X_train)
-        scorecard = calibrate("scorecard", card, X_cal, cal[TARGET], settings)
-        if settings.estimator == "lightgbm":
-            check_positives(train[TARGET], "training", settings)
-            self.fitted_, self.baseline_ = _fit_lightgbm(settings, X_train, train[TARGET], X_cal, cal[TARGET]), scorecard
-        else:
-            self.fitted_, self.baseline_ = scorecard, None
-
+        latest = (train.as_of == train.as_of.max()).to_numpy()
+        self.simple_baselines_ = baseline_estimators(X_train, train[TARGET], latest, config.labels.churn.horizon_days)
+        self.fitted_, self.baseline_, self.compared_, self.selection_ = _fit_estimators(
+            config, self.simple_baselines_, X_train, train[TARGET], X_cal, cal[TARGET]
+        )
         self.policies_ = {
             fitted.name: choose_policy(config.levels, health_score(fitted.proba(X_cal)), cal[TARGET].to_numpy(), len(split.calibration))
-            for fitted in (self.fitted_, self.baseline_)
-            if fitted is not None
+            for fitted in _reported(self)
         }
         self.policy_ = self.policies_[self.fitted_.name]
         self.survival_ = _fit_survival(config, X_train, train, X_cal, cal)
-        self.simple_baselines_ = Baselines.fit(train)
         known = pd.concat([train, cal])
         self.peers_ = PeerAverages.fit(known, config.causes.min_peers)
         self.value_tiers_ = ValueTiers.fit(known.get("monthly_spend", pd.Series(dtype="float64")), config.causes.value_tiers)
@@ -261,6 +268,7 @@ class ChurnModel(BaseEstimator):
         model.schema_ = FeatureSchema([c for c in rows.columns if c in REGISTRY and REGISTRY[c].kind == "numeric"], {})
         card = RuleScorecard(**_scorecard_params(config)).fit(model.schema_.transform(rows))
         model.fitted_, model.baseline_, model.survival_ = FittedEstimator("scorecard", card, None, None), None, None
+        model.compared_, model.simple_baselines_, model.selection_ = [], {}, pd.Series(dtype="float64", name="calibration_auc_roc")
         model.policy_ = choose_policy(config.levels.model_copy(update={"strategy": "fixed"}), np.array([]), np.array([]))
         model.policies_ = {"scorecard": model.policy_}
         model.peers_ = PeerAverages.fit(rows, config.causes.min_peers)
@@ -370,7 +378,7 @@ class ChurnModel(BaseEstimator):
         See :mod:`churnml.models.persistence` for what the directory holds.
         """
         config = self.config_ if hasattr(self, "config_") else load_config(self.config)
-        return save_directory(self, path, config_yaml=config.to_yaml(), metadata=self._metadata())
+        return save_directory(self, path, config_yaml=config.to_yaml(), metadata=_metadata(self))
 
     @classmethod
     def load(cls, path: str | Path) -> ChurnModel:
@@ -380,16 +388,18 @@ class ChurnModel(BaseEstimator):
             raise TypeError(f"{path} holds a {type(model).__name__}, not a ChurnModel")
         return model
 
-    def _metadata(self) -> dict:
-        fitted = hasattr(self, "fitted_")
-        meta = {"churnml_version": __version__, "lightgbm_version": lgb.__version__, "fitted": fitted}
-        if fitted:
-            meta.update(estimator=self.fitted_.name, calibration=self.fitted_.method)
-            meta.update(warning_policy={"strategy": self.policy_.strategy, "cutoffs": list(self.policy_.cutoffs)})
-        if hasattr(self, "holdout_"):
-            split = self.holdout_.split
-            meta["split"] = {k: [str(d.date()) for d in getattr(split, k)] for k in ("train", "calibration", "test")}
-        return meta
+
+def _metadata(model: ChurnModel) -> dict:
+    """What the model directory records beside the model: versions, estimator, warning policy, split."""
+    fitted = hasattr(model, "fitted_")
+    meta = {"churnml_version": __version__, "lightgbm_version": lgb.__version__, "fitted": fitted}
+    if fitted:
+        meta.update(estimator=model.fitted_.name, calibration=model.fitted_.method)
+        meta.update(warning_policy={"strategy": model.policy_.strategy, "cutoffs": list(model.policy_.cutoffs)})
+    if hasattr(model, "holdout_"):
+        split = model.holdout_.split
+        meta["split"] = {k: [str(d.date()) for d in getattr(split, k)] for k in ("train", "calibration", "test")}
+    return meta
 
 
 def _validated_config(config: Config | str | Path | dict | None, churn: ChurnDefinition | None) -> Config:
@@ -429,21 +439,26 @@ def _holdout(model: ChurnModel, split: TimeSplit, train: pd.DataFrame, test: pd.
     )
 
 
+def _reported(model: ChurnModel) -> list[FittedEstimator]:
+    """The estimators the report compares, the main one last: the scorecard, LightGBM when a baseline replaced it, the main one."""
+    return [f for f in (model.baseline_, *model.compared_) if f is not None] + [model.fitted_]
+
+
 def _predictions(model: ChurnModel, frame: pd.DataFrame, X: pd.DataFrame) -> pd.DataFrame:
-    """Both fitted models' probabilities, health scores and levels for labelled rows (and churn per horizon)."""
+    """Each reported estimator's probabilities, health scores and levels for labelled rows, the baselines' scores (and churn per horizon)."""
     out = frame[KEYS + [TARGET]].reset_index(drop=True)
     out["monthly_spend"] = frame["monthly_spend"].to_numpy() if "monthly_spend" in frame else np.nan
     value = customer_value(out, model.config_.levels)
-    for fitted in [model.fitted_, model.baseline_]:
-        if fitted is None:
-            continue
+    for fitted in _reported(model):
         p = fitted.proba(X)
         out[f"{fitted.name}_raw"] = fitted.raw_proba(X)
         out[f"{fitted.name}_probability"] = p
         out[f"{fitted.name}_health"] = health_score(p)
         out[f"{fitted.name}_level"] = model.policies_[fitted.name].assign(health_score(p), value)
-    for name, score in model.simple_baselines_.scores(frame.reset_index(drop=True)).items():
+    for name, score in ranking_scores(X).items():
         out[f"baseline_{name}"] = score.to_numpy()
+    for name, estimator in model.simple_baselines_.items():
+        out[f"baseline_{name}"] = estimator.predict_proba(X)[:, 1]
     if model.survival_ is not None and "churn_period" in frame:  # churn risk per horizon and its label, for the report
         predicted = model.survival_.predict(X)
         for h in model.survival_.horizons_days:
@@ -463,6 +478,27 @@ def _fit_survival(config: Config, X_train: pd.DataFrame, train: pd.DataFrame, X_
         return None
     model = config.model
     return SurvivalModel.fit(X_train, train, X_cal, cal, settings, model.lightgbm, model.seed)
+
+
+def _fit_estimators(
+    config: Config, baselines: dict, X_train: pd.DataFrame, y_train: pd.Series, X_cal: pd.DataFrame, y_cal: pd.Series
+) -> tuple[FittedEstimator, FittedEstimator | None, list[FittedEstimator], pd.Series]:
+    """The main estimator, the scorecard beside it, LightGBM when a baseline replaced it, and the calibration-slice AUCs it was chosen by."""
+    settings = config.model
+    card = RuleScorecard(**_scorecard_params(config)).fit(X_train)
+    scorecard = calibrate("scorecard", card, X_cal, y_cal, settings)
+    if settings.estimator != "lightgbm":
+        return scorecard, None, [], pd.Series(dtype="float64", name="calibration_auc_roc")
+    check_positives(y_train, "training", settings)
+    lightgbm = _fit_lightgbm(settings, X_train, y_train, X_cal, y_cal)
+    candidates = {"lightgbm": lightgbm} | {
+        name: calibrate(name, estimator, X_cal, y_cal, settings) for name, estimator in baselines.items() if name in settings.candidates
+    }
+    chosen, selection = choose({name: c.raw_proba(X_cal) for name, c in candidates.items()}, y_cal.to_numpy(), "lightgbm")
+    if chosen == "lightgbm":
+        return lightgbm, scorecard, [], selection
+    # a baseline's probability, LightGBM's TreeSHAP for the causes: the baselines read too few indicators to explain a warning
+    return replace(candidates[chosen], explainer=lightgbm), scorecard, [lightgbm], selection
 
 
 def _fit_lightgbm(settings: ModelSettings, X: pd.DataFrame, y: pd.Series, X_cal: pd.DataFrame, y_cal: pd.Series) -> FittedEstimator:

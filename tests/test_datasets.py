@@ -201,11 +201,11 @@ def test_bgnbd_optimum_is_calibrated_beats_recency_and_reads_only_the_past():
     truth = BgNbd()
     orders = truth.draw(20_000, "2024-01-01", 6, "2025-04-01", seed=11)["orders"]
     as_of = pd.Timestamp("2024-12-01")
-    p = truth.p_no_purchase(orders, as_of, 90)
+    p = truth.optimum(orders, as_of, 90)
     y = (~p.index.isin(list(_bought_within(orders, as_of, 90)))).astype(int)
     # a wrong closed form (say, ignoring who is already dead) is off by several points
     assert expected_calibration_error(y, p.to_numpy()) < 0.015
     last = orders[orders.order_date < as_of].groupby("customer_id").order_date.max().reindex(p.index)
     assert roc_auc_score(y, p) > roc_auc_score(y, (as_of - last).dt.days) + 0.005
     future = pd.DataFrame({"order_id": [-1, -2], "customer_id": [p.index[0], p.index[1]], "order_date": [as_of, as_of + pd.Timedelta(days=3)], "amount": 1.0})
-    pd.testing.assert_series_equal(truth.p_no_purchase(pd.concat([orders, future]), as_of, 90), p)
+    pd.testing.assert_series_equal(truth.optimum(pd.concat([orders, future]), as_of, 90), p)

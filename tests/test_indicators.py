@@ -75,6 +75,25 @@ def test_refunds_that_cancel_leave_exactly_zero():
     assert pd.isna(row.amount_ratio)
 
 
+def test_an_order_log_that_starts_after_a_customer_signed_up_does_not_count_its_lifetime():
+    # the log begins in 2024-01; "old" signed up in 2019, so its first orders are not in it
+    orders = pd.DataFrame(
+        {
+            "customer_id": ["old", "old", "new", "new"],
+            "order_date": pd.to_datetime(["2024-01-10", "2024-03-01", "2024-02-05", "2024-04-01"]),
+            "amount": 10.0,
+        }
+    )
+    customers = pd.DataFrame({"customer_id": ["old", "new"], "signup_date": pd.to_datetime(["2019-05-01", "2024-02-01"])})
+    panel = build_indicators({"orders": orders, "customers": customers}, "2024-05-01").set_index("customer_id")
+    assert pd.isna(panel.loc["old", "orders_to_date"]) and pd.isna(panel.loc["old", "days_since_first_order"])
+    assert panel.loc["new", "orders_to_date"] == 2 and panel.loc["new", "days_since_first_order"] == (pd.Timestamp("2024-05-01") - pd.Timestamp("2024-02-05")).days
+    assert panel.loc["old", "days_since_last_order"] == 61  # recency is known either way
+    # without a signup date the customer starts with its first record, which the log holds
+    alone = build_indicators({"orders": orders}, "2024-05-01").set_index("customer_id")
+    assert alone.loc["old", "orders_to_date"] == 2
+
+
 def test_active_days_count_each_calendar_day_once_from_the_1st_to_the_31st():
     # history Apr 2023 - Mar 2024: active every day (366 days, Feb 2024 has 29);
     # recent: all 30 days of April, May 1st and May 31st (twice, and once at 23:59), nothing in June

@@ -129,7 +129,7 @@ def test_killing_the_job_halfway_leaves_champion_and_warning_list_intact_and_the
     # the simple baselines on the same rows; on the sample LightGBM ranks better, so the reason has no note
     recency = second.baseline_metrics["recency"]
     assert 0.5 < recency["auc_roc"] < second.challenger_metrics["auc_roc"] and recency["ece"] is None
-    assert set(second.baseline_metrics) == {"recency", "rfm_logistic"} and "ranks the test slice better" not in second.reason
+    assert set(second.baseline_metrics) == {"recency", "rfm_logistic", "bgnbd"} and "ranks the test slice better" not in second.reason
     run = client.get_run(second.run_id)
     assert run.data.tags["churnml.decision"] == second.decision
     assert "drift.psi.days_since_last_activity" in run.data.metrics and "expected.level1.precision" in run.data.metrics

@@ -246,12 +246,19 @@ def test_report_checks_level_ordering_and_writes_plots(tmp_path, fitted, caplog)
         assert metrics.lift_top10 == pytest.approx(y[top].mean() / y.mean())
         table = level_precision(predictions[f"{name}_level"], y)
         pd.testing.assert_frame_equal(rep.levels.loc[name], table)
-        assert rep.levels_ordered[name] == bool((np.diff(table.precision.dropna()) <= 0).all())
-    # a planted inversion (level 3 more precise than level 1) is flagged and logged
-    inverted = pd.DataFrame({"churned": [0, 0, 1, 1, 1, 0], "m_raw": 0.5, "m_probability": [0.9, 0.8, 0.7, 0.6, 0.3, 0.2], "m_level": [1, 1, 2, 3, 3, 0]})
+        if (np.diff(table.precision.dropna()) <= 0).all():
+            assert rep.levels_ordered[name]
+    # a planted inversion (level 3 more precise than level 1: 18 of 20 against 2 of 20) is flagged and logged
+    levels = np.repeat([1, 2, 3, 0], 20)
+    churned = np.r_[np.repeat([1, 0], [2, 18]), np.repeat([1, 0], [10, 10]), np.repeat([1, 0], [18, 2]), np.zeros(20)]
+    inverted = pd.DataFrame({"churned": churned.astype(int), "m_raw": 0.5, "m_probability": np.linspace(0.9, 0.1, 80), "m_level": levels})
     with caplog.at_level(logging.WARNING):
         assert cm.evaluation.from_predictions(inverted).levels_ordered == {"m": False}
     assert "not ordered by precision" in caplog.text
+    # a level 3 of 40 at 0.375 above a level 2 of 89 at 0.371 is noise; 40 of 100 above 10 of 100 is an inversion
+    noise = pd.DataFrame({"customers": [622, 89, 40], "churners": [595, 33, 15]}, index=[1, 2, 3])
+    assert cm.evaluation.levels_in_order(noise)
+    assert not cm.evaluation.levels_in_order(pd.DataFrame({"customers": [50, 100, 100], "churners": [45, 10, 40]}, index=[1, 2, 3]))
     rep.save(tmp_path)
     assert {p.name for p in tmp_path.iterdir()} == {
         "report.md", "roc.png", "precision_recall.png", "reliability.png", "health_by_outcome.png", "levels.png",

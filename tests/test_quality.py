@@ -81,7 +81,8 @@ def test_churn_risk_per_horizon_is_calibrated_and_as_good_as_the_main_model(repo
 def test_on_a_bgnbd_order_log_every_customer_gets_a_calibrated_probability_near_the_optimum():
     """The CI-sized guard of ``python -m benchmarks.benches`` (BG/NBD world, no order in the next 90 days).
 
-    Measured on seeds 1-3 at 6,000 customers: LightGBM 0.007-0.019 below the optimum's AUC, ECE 0.011-0.015.
+    The default pipeline ships BG/NBD there: LightGBM alone was 0.007-0.019 below the optimum's AUC
+    (seeds 1-3 at 6,000 customers), which the benchmark shows in QUALITY.md.
     """
     from churnml.datasets.btyd import BgNbd
 
@@ -93,9 +94,11 @@ def test_on_a_bgnbd_order_log_every_customer_gets_a_calibrated_probability_near_
     test = model.holdout_.predictions
     (as_of,) = model.holdout_.split.test
     assert len(test) == 6000  # the lapsed are labelled and scored too
-    optimum = roc_auc_score(test.churned, truth.p_no_purchase(frames["orders"], as_of, 90).reindex(test.customer_id))
+    optimum = roc_auc_score(test.churned, truth.optimum(frames["orders"], as_of, 90).reindex(test.customer_id))
     report = cm.evaluation.report(model)
-    assert report.metrics.loc["auc_roc", "lightgbm"] >= optimum - 0.03
-    assert report.metrics.loc["ece", "lightgbm"] <= 0.03
+    main = report.models[-1]
+    assert report.metrics.loc["auc_roc", main] >= optimum - 0.01
+    assert report.metrics.loc["auc_roc", main] >= report.baselines.auc_roc.max() - 0.005
+    assert report.metrics.loc["ece", main] <= 0.02
     scored = model.score(tables, "2025-01-01")
     assert (scored.status == "scored").all() and scored.churn_probability.notna().all() and scored.customer_id.is_unique

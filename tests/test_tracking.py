@@ -69,6 +69,11 @@ def test_a_fit_logs_config_data_metrics_plots_and_the_model(run, sample_model):
     assert params["as_of.test"] == "2025-04-01"
     assert metrics["lightgbm.auc_roc"] == pytest.approx(cm.evaluation.report(sample_model).metrics.loc["auc_roc", "lightgbm"])
     assert {"lightgbm.level1.precision", "scorecard.level2.recall", "lightgbm.ece_before", "lightgbm.ece_after"} <= set(metrics)
+    # the estimator choice on the calibration slice, and what it was made between
+    assert tags["estimator"] == sample_model.fitted_.name
+    for name, auc in sample_model.selection_.items():
+        assert metrics[f"selection.{name}.calibration_auc_roc"] == pytest.approx(auc)
+    assert {"selection.lightgbm.calibration_auc_roc", "selection.bgnbd.calibration_auc_roc", "baseline.bgnbd.auc_roc"} <= set(metrics)
     assert tags["churnml_version"] == cm.__version__ and tags["git_commit"]
     client = MlflowClient()
     artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}

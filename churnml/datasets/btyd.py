@@ -1,10 +1,7 @@
 """Order logs drawn from the field's standard model of repeat buying, with its exact optimal forecast.
 
-The BG/NBD model (Fader, Hardie and Lee 2005, "Counting your customers the
-easy way") is the reference story for non-contractual customers: while
-alive, a customer buys at a Poisson rate ``lam ~ Gamma(r, alpha)`` (per day);
-after each repeat purchase it drops out for good with probability
-``p ~ Beta(a, b)``. A world drawn from it is a bench churnml did not write,
+The BG/NBD model (:mod:`churnml.models.btyd`) is the reference story for
+non-contractual customers. A world drawn from it is a bench churnml did not write,
 and the true parameters give the best possible probability of "no purchase
 in (D, D + H]" for each customer from its own history, so the distance of any
 model to the optimum is measurable.
@@ -22,21 +19,12 @@ import numpy as np
 import pandas as pd
 
 from churnml.constants import DAY_SECONDS
+from churnml.models.btyd import BgNbdParams
 
 
 @dataclass(frozen=True)
-class BgNbd:
-    """BG/NBD parameters; ``alpha`` in days, so ``r / alpha`` is the mean purchase rate per day.
-
-    The defaults are of the order fitted on the CDNOW log (Fader et al. 2005:
-    r 0.24, alpha 4.4 weeks, a 0.79, b 2.43): most customers buy rarely and
-    many buy once.
-    """
-
-    r: float = 0.25
-    alpha: float = 30.0
-    a: float = 0.8
-    b: float = 2.4
+class BgNbd(BgNbdParams):
+    """A BG/NBD world: :meth:`draw` its order log, :meth:`optimum` its best forecast."""
 
     def draw(
         self,
@@ -87,15 +75,13 @@ class BgNbd:
         customers_table = pd.DataFrame({"customer_id": ids, "signup_date": first.reindex(ids).dt.normalize().to_numpy()})
         return {"customers": customers_table, "orders": orders}
 
-    def p_no_purchase(self, orders: pd.DataFrame, as_of: str | pd.Timestamp, horizon_days: float) -> pd.Series:
+    def optimum(self, orders: pd.DataFrame, as_of: str | pd.Timestamp, horizon_days: float) -> pd.Series:
         """The exact probability of no order in ``[as_of, as_of + horizon)`` given each customer's orders before ``as_of``.
 
         With ``x`` repeat purchases, the last at ``t_x`` days after the first,
-        and ``T`` days observed since the first, a customer is alive with
-        ``P = 1 / (1 + [x > 0] a / (b + x - 1) ((alpha + T) / (alpha + t_x))^(r + x))``;
-        given alive its rate is ``Gamma(r + x, alpha + T)`` and it buys
-        nothing in ``H`` days with ``((alpha + T) / (alpha + T + H))^(r + x)``.
-        Times are measured on the recorded dates, as every model sees them.
+        and ``T`` days observed since the first
+        (:meth:`churnml.models.btyd.BgNbdParams.p_no_purchase`); times are
+        measured on the recorded dates, as every model sees them.
 
         Returns
         -------
@@ -103,15 +89,9 @@ class BgNbd:
             Indexed by customer_id, for the customers with an order before ``as_of``.
         """
         as_of = pd.Timestamp(as_of)
-        seen = orders[orders.order_date < as_of]
-        grouped = seen.groupby("customer_id").order_date
+        grouped = orders[orders.order_date < as_of].groupby("customer_id").order_date
         first, last, count = grouped.min(), grouped.max(), grouped.size()
         x = (count - 1).to_numpy(dtype="float64")
         t_x = ((last - first).dt.total_seconds() / DAY_SECONDS).to_numpy()
         T = ((as_of - first).dt.total_seconds() / DAY_SECONDS).to_numpy()
-        r, alpha, a, b = self.r, self.alpha, self.a, self.b
-        with np.errstate(divide="ignore", invalid="ignore"):
-            odds_dead = np.where(x > 0, a / (b + x - 1) * ((alpha + T) / (alpha + t_x)) ** (r + x), 0.0)
-        alive = 1.0 / (1.0 + odds_dead)
-        quiet_if_alive = ((alpha + T) / (alpha + T + horizon_days)) ** (r + x)
-        return pd.Series(1.0 - alive * (1.0 - quiet_if_alive), index=count.index, name="p_no_purchase")
+        return pd.Series(self.p_no_purchase(x, t_x, T, horizon_days), index=count.index, name="p_no_purchase")

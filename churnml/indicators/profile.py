@@ -30,16 +30,28 @@ def _monthly_spend(ctx: WindowContext):
     return (months > 0).ifelse(ctx.win("o_amount", lo, -1) / months, ibis.null("float64"))
 
 
-@indicator("orders_to_date", "profile", ["orders"], None, "0 without an order before as_of.", higher_is_riskier=False)
+BEFORE_THE_LOG = "NaN when the customer started (signup) before the order log's first month: its earlier orders are not in the log."
+
+
+def _started_before_the_log(ctx: WindowContext) -> ir.BooleanValue:
+    # an extract that starts in 2024 cannot count a 2019 customer's orders; a count from the
+    # extract's start would grow with the calendar for every old customer alike
+    return ctx.column("start_m") < ctx.table_start["orders"]
+
+
+@indicator("orders_to_date", "profile", ["orders"], None, f"0 without an order before as_of. {BEFORE_THE_LOG}", higher_is_riskier=False)
 def _orders_to_date(ctx: WindowContext):
     """Orders placed over the customer's whole history before as_of (the F of RFM)."""
-    return ctx.win("o_n", None, -1)
+    return _started_before_the_log(ctx).ifelse(ibis.null("float64"), ctx.win("o_n", None, -1))
 
 
-@indicator("days_since_first_order", "profile", ["orders"], None, "NaN when the customer has no order before as_of.", higher_is_riskier=False)
+@indicator(
+    "days_since_first_order", "profile", ["orders"], None,
+    f"NaN when the customer has no order before as_of. {BEFORE_THE_LOG}", higher_is_riskier=False,
+)
 def _days_since_first_order(ctx: WindowContext):
     """Days since the customer's first order: how long its buying has been observed."""
-    return (ctx.as_of - ctx.first("o_first")) / DAY_SECONDS
+    return _started_before_the_log(ctx).ifelse(ibis.null("float64"), (ctx.as_of - ctx.first("o_first")) / DAY_SECONDS)
 
 
 @indicator(

@@ -1,58 +1,148 @@
-"""The field's simple baselines, scored on the same out-of-time rows as the model.
+"""The field's simple baselines, scored on the same out-of-time rows as the model, and allowed to replace it.
 
 * ``recency``: days since the customer's last activity, as a ranking (the
   practitioner's first rule: the longer silent, the likelier gone);
 * ``rfm_logistic``: a logistic regression on log recency, frequency (orders
   to date), age (days since the first order) and monthly spend, fitted on
-  the training slice.
+  the training slice;
+* ``bgnbd``: the BG/NBD model's probability of no order within the churn
+  definition's horizon (:mod:`churnml.models.btyd`), its four parameters
+  fitted on the latest training snapshot's order histories (it reads no
+  label).
 
 A model that ranks the user's own rows worse than one of these is not worth
-its complexity there; :func:`churnml.evaluation.report` says so.
+its complexity there: :func:`churnml.evaluation.report` says so, and
+:func:`choose` lets a probability baseline replace LightGBM when it ranks the
+calibration slice better (chosen before the test slice is looked at).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import logging
 
 import numpy as np
 import pandas as pd
+from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.linear_model import LogisticRegression
-from sklearn.pipeline import Pipeline, make_pipeline
+from sklearn.metrics import roc_auc_score
+from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
+from sklearn.utils.validation import check_is_fitted
 
-from churnml.constants import TARGET
+from churnml.models.btyd import fit_bgnbd
 
-__all__ = ["RANKINGS", "RECENCY", "RFM_FEATURES", "Baselines"]
+__all__ = [
+    "ORDER_HISTORY", "RANKINGS", "RECENCY", "RFM_FEATURES",
+    "BgNbdClassifier", "RfmLogistic", "baseline_estimators", "choose", "ranking_scores",
+]
+
+logger = logging.getLogger(__name__)
 
 RECENCY = "days_since_last_activity"
 RANKINGS = ("recency",)  # baselines that rank customers without giving a probability
 RFM_FEATURES = (RECENCY, "orders_to_date", "days_since_first_order", "monthly_spend")
+ORDER_HISTORY = ("orders_to_date", "days_since_first_order", "days_since_last_order")
 
 
-def _rfm_matrix(frame: pd.DataFrame) -> np.ndarray:
+def _rfm_matrix(X: pd.DataFrame) -> np.ndarray:
     # log1p: spend and counts are heavy-tailed; a missing value is "none yet"
-    return np.log1p(frame[list(RFM_FEATURES)].astype("float64").fillna(0.0).clip(lower=0.0).to_numpy())
+    return np.log1p(X[list(RFM_FEATURES)].astype("float64").fillna(0.0).clip(lower=0.0).to_numpy())
 
 
-@dataclass
-class Baselines:
-    """The fitted baselines (see the module docstring); ``rfm_logistic`` is None without its indicators."""
+def _order_history(X: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """BG/NBD's ``(x, t_x, T)`` from the lifetime RFM indicators.
 
-    rfm_logistic: Pipeline | None
+    An unknown lifetime (a customer older than the order log) reads as if its
+    last order were its first; no order yet, as a purchase today.
+    """
+    orders, age, since_last = (X[c].astype("float64").to_numpy() for c in ORDER_HISTORY)
+    known = ~np.isnan(age)
+    T = np.where(known, age, np.nan_to_num(since_last, nan=0.0)).clip(min=0.0)
+    x = np.where(known, np.nan_to_num(orders - 1.0, nan=0.0), 0.0).clip(min=0.0)
+    t_x = np.where(known, np.clip(T - np.nan_to_num(since_last, nan=0.0), 0.0, T), 0.0)
+    return x, t_x, T
 
-    @classmethod
-    def fit(cls, train: pd.DataFrame) -> Baselines:
-        """Fit on training rows (indicators and ``churned``)."""
-        usable = set(RFM_FEATURES) <= set(train.columns) and train[TARGET].nunique() == 2
-        logistic = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000)).fit(_rfm_matrix(train), train[TARGET]) if usable else None
-        return cls(logistic)
 
-    def scores(self, frame: pd.DataFrame) -> pd.DataFrame:
-        """One column per baseline that can score ``frame``: higher means likelier to churn."""
-        out = pd.DataFrame(index=frame.index)
-        if RECENCY in frame:
-            # never active: the most silent of all
-            out["recency"] = frame[RECENCY].astype("float64").fillna(np.inf)
-        if self.rfm_logistic is not None and set(RFM_FEATURES) <= set(frame.columns):
-            out["rfm_logistic"] = self.rfm_logistic.predict_proba(_rfm_matrix(frame))[:, 1]
-        return out
+class _ProbabilityBaseline(ClassifierMixin, BaseEstimator):
+    def predict(self, X: pd.DataFrame) -> np.ndarray:
+        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+
+
+class RfmLogistic(_ProbabilityBaseline):
+    """Logistic regression on log recency, frequency, age and monthly spend (:data:`RFM_FEATURES`)."""
+
+    def fit(self, X: pd.DataFrame, y: pd.Series) -> RfmLogistic:
+        self.pipeline_ = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000)).fit(_rfm_matrix(X), y)
+        self.classes_ = self.pipeline_.classes_
+        return self
+
+    def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
+        check_is_fitted(self, "pipeline_")
+        return self.pipeline_.predict_proba(_rfm_matrix(X))
+
+
+class BgNbdClassifier(_ProbabilityBaseline):
+    """BG/NBD's probability of no order within ``horizon_days``, as a classifier of churn.
+
+    Parameters
+    ----------
+    horizon_days : int
+        The churn definition's horizon.
+
+    ``fit`` reads only the order histories (:data:`ORDER_HISTORY`) of the
+    rows given, one per customer; ``y`` is ignored.
+    """
+
+    def __init__(self, horizon_days: int = 90):
+        self.horizon_days = horizon_days
+
+    def fit(self, X: pd.DataFrame, y: pd.Series | None = None) -> BgNbdClassifier:
+        buyers = X[ORDER_HISTORY[0]].fillna(0).to_numpy() > 0
+        self.params_ = fit_bgnbd(*(v[buyers] for v in _order_history(X)))
+        self.classes_ = np.array([0, 1])
+        return self
+
+    def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
+        check_is_fitted(self, "params_")
+        p = self.params_.p_no_purchase(*_order_history(X), self.horizon_days)
+        return np.column_stack([1.0 - p, p])
+
+
+def baseline_estimators(X_train: pd.DataFrame, y_train: pd.Series, latest: np.ndarray, horizon_days: int) -> dict:
+    """The probability baselines whose indicators ``X_train`` has, fitted (``latest`` marks the latest snapshot's rows)."""
+    out = {}
+    if set(RFM_FEATURES) <= set(X_train.columns) and y_train.nunique() == 2:
+        out["rfm_logistic"] = RfmLogistic().fit(X_train, y_train)
+    if set(ORDER_HISTORY) <= set(X_train.columns) and (X_train.loc[latest, ORDER_HISTORY[0]] > 0).any():
+        try:
+            out["bgnbd"] = BgNbdClassifier(horizon_days).fit(X_train[latest])
+        except ValueError as error:  # a baseline that cannot be fitted is left out, not fatal
+            logger.warning("no BG/NBD baseline: %s", error)
+    return out
+
+
+def ranking_scores(X: pd.DataFrame) -> pd.DataFrame:
+    """The ranking baselines (:data:`RANKINGS`) that can score ``X``: higher means likelier to churn."""
+    out = pd.DataFrame(index=X.index)
+    if RECENCY in X:
+        out["recency"] = X[RECENCY].astype("float64").fillna(np.inf)  # never active: the most silent of all
+    return out
+
+
+def choose(scores: dict[str, np.ndarray], y: np.ndarray, main: str) -> tuple[str, pd.Series]:
+    """The candidate whose scores rank ``y`` best by AUC; ``main`` on a tie.
+
+    No margin in ``main``'s favour: LightGBM was early-stopped on this very
+    slice, so its AUC there already flatters it (on BG/NBD worlds of 6,000
+    customers, seeds 1-3, BG/NBD's lead over it was 0.005-0.014 smaller there
+    than on the test slice), and a baseline that still ranks better is better.
+
+    Returns
+    -------
+    (name, AUC per candidate)
+    """
+    auc = pd.Series({name: roc_auc_score(y, p) for name, p in scores.items()}, name="calibration_auc_roc")
+    best = auc.drop(main).idxmax() if len(auc) > 1 else main
+    chosen = best if auc[best] > auc[main] else main
+    logger.info("calibration-slice AUC by candidate: %s; chosen: %s", auc.round(4).to_dict(), chosen)
+    return chosen, auc

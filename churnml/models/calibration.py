@@ -49,12 +49,18 @@ def check_positives(y: pd.Series, part: str, settings: ModelSettings) -> None:
 
 @dataclass
 class FittedEstimator:
-    """An estimator, its calibrated version and the calibration method."""
+    """An estimator, its calibrated version and the calibration method.
+
+    ``explainer``, when set, is another fitted estimator whose risk
+    contributions and importances stand for this one's (a baseline that
+    reads too few indicators to say why a customer is at risk).
+    """
 
     name: str
     estimator: object
     calibrated: CalibratedClassifierCV | None
     method: str | None
+    explainer: FittedEstimator | None = None
 
     def raw_proba(self, X: pd.DataFrame) -> np.ndarray:
         return self.estimator.predict_proba(X)[:, 1]
@@ -65,6 +71,8 @@ class FittedEstimator:
 
     def contributions(self, X: pd.DataFrame) -> pd.DataFrame:
         """Risk contribution of each indicator: TreeSHAP log-odds (LightGBM) or deducted points (scorecard)."""
+        if self.explainer is not None:
+            return self.explainer.contributions(X)
         if isinstance(self.estimator, RuleScorecard):
             points = self.estimator.deductions(X)
             by_indicator = {r.name: r.indicator for r in self.estimator.rules_}
@@ -76,6 +84,8 @@ class FittedEstimator:
 
     def feature_importance(self) -> pd.DataFrame:
         """Per indicator: LightGBM's total gain and split count, or the scorecard's rule points."""
+        if self.explainer is not None:
+            return self.explainer.feature_importance()
         estimator = self.estimator
         if isinstance(estimator, RuleScorecard):
             points = pd.Series({r.indicator: 0.0 for r in estimator.rules_})

@@ -148,6 +148,7 @@ def _metrics(report) -> dict[str, float]:
         out[f"{model_name}.levels_ordered"] = float(report.levels_ordered[model_name])
     for baseline, row in report.baselines.iterrows():
         out.update({f"baseline.{baseline}.{k}": v for k, v in row.items()})
+    out.update({f"selection.{name}.calibration_auc_roc": auc for name, auc in report.selection.items()})
     return {k: float(v) for k, v in out.items() if v is not None and np.isfinite(v)}
 
 

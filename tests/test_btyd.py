@@ -1,0 +1,88 @@
+"""The BG/NBD baseline: its fit recovers a drawn world's parameters, it reads the indicators right, and it can replace LightGBM."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import churnml as cm
+from churnml.constants import DAY_SECONDS
+from churnml.datasets.btyd import BgNbd
+from churnml.models.baselines import ORDER_HISTORY, BgNbdClassifier, choose
+from churnml.models.btyd import BgNbdParams, fit_bgnbd
+
+AS_OF = pd.Timestamp("2025-02-01")
+
+
+@pytest.fixture(scope="module")
+def world() -> dict[str, pd.DataFrame]:
+    return BgNbd().draw(12_000, "2024-01-01", 6, "2025-04-01", seed=21)
+
+
+def _history(orders: pd.DataFrame, as_of: pd.Timestamp) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    grouped = orders[orders.order_date < as_of].groupby("customer_id").order_date
+    first, last, count = grouped.min(), grouped.max(), grouped.size()
+    days = lambda delta: (delta.dt.total_seconds() / DAY_SECONDS).to_numpy()  # noqa: E731
+    return (count - 1).to_numpy(dtype="float64"), days(last - first), days(as_of - first)
+
+
+def test_maximum_likelihood_recovers_the_parameters_of_a_drawn_world(world):
+    fitted = fit_bgnbd(*_history(world["orders"], AS_OF))
+    truth = BgNbd()
+    for name in ("r", "alpha", "a", "b"):
+        assert getattr(fitted, name) == pytest.approx(getattr(truth, name), rel=0.25), name
+
+
+def test_a_log_far_from_the_model_ends_at_finite_parameters_instead_of_failing():
+    # everyone bought once: the drop-out parameters are not identified
+    params = fit_bgnbd(np.zeros(500), np.zeros(500), np.linspace(10, 400, 500))
+    assert all(np.isfinite([params.r, params.alpha, params.a, params.b]))
+    p = params.p_no_purchase(np.zeros(3), np.zeros(3), np.array([10.0, 100.0, 400.0]), 90)
+    assert ((0 <= p) & (p <= 1)).all() and p[0] <= p[1] <= p[2]
+    with pytest.raises(ValueError, match="t_x <= T"):
+        fit_bgnbd(np.ones(2), np.array([5.0, 50.0]), np.array([10.0, 20.0]))
+
+
+def test_the_classifier_reads_the_lifetime_rfm_indicators_as_the_closed_form_reads_the_orders(world):
+    """The true parameters on churnml's indicator rows give exactly the optimum computed from the raw orders."""
+    unborn = pd.DataFrame({"customer_id": ["never_bought"], "signup_date": [pd.Timestamp("2024-03-01")]})
+    tables = cm.from_pandas({**world, "customers": pd.concat([world["customers"], unborn], ignore_index=True)})
+    panel = cm.build_indicators(tables, AS_OF, cm.load_config({"indicators": {"only": list(ORDER_HISTORY)}}))
+    classifier = BgNbdClassifier(horizon_days=90)
+    classifier.params_, classifier.classes_ = BgNbdParams(**{k: getattr(BgNbd(), k) for k in ("r", "alpha", "a", "b")}), np.array([0, 1])
+    mine = pd.Series(classifier.predict_proba(panel)[:, 1], index=panel.customer_id)
+    optimum = BgNbd().optimum(world["orders"], AS_OF, 90)
+    pd.testing.assert_series_equal(mine.reindex(optimum.index), optimum, check_names=False, rtol=1e-9)
+    # a customer without an order before as_of reads as one buying today
+    assert mine["never_bought"] == pytest.approx(BgNbd().p_no_purchase([0], [0], [0], 90)[0])
+
+
+def test_a_baseline_replaces_the_main_model_when_it_ranks_better_and_not_on_a_tie():
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 4000)
+    noise = rng.normal(size=(2, 4000))
+    good, better = y + 1.2 * noise[0], y + 0.9 * noise[1]
+    chosen, auc = choose({"lightgbm": good, "rfm_logistic": good - 1.0, "bgnbd": better}, y, "lightgbm")
+    assert auc["bgnbd"] > auc["lightgbm"] and chosen == "bgnbd"
+    assert choose({"lightgbm": better, "bgnbd": good}, y, "lightgbm")[0] == "lightgbm"
+    assert choose({"lightgbm": good, "bgnbd": 2 * good}, y, "lightgbm")[0] == "lightgbm"  # same ranking: the main one
+    assert choose({"lightgbm": good}, y, "lightgbm")[0] == "lightgbm"
+
+
+def test_on_a_bgnbd_world_the_default_pipeline_ships_the_better_model_and_still_explains_it(world):
+    config = {"labels": {"churn": {"kind": "no_purchase", "horizon_days": 90}, "min_tenure_days": 0}, "tracking": {"enabled": False}}
+    tables = cm.from_pandas(world)
+    model = cm.ChurnModel(config).fit(tables)
+    assert set(model.selection_.index) == {"lightgbm", "rfm_logistic", "bgnbd"}
+    chosen = model.fitted_.name
+    assert chosen == model.selection_.idxmax()
+    report = cm.evaluation.report(model)
+    assert report.models[-1] == chosen and "lightgbm" in report.models  # LightGBM stays in the comparison
+    assert f"**{chosen}**" in report.to_markdown()
+    scored = model.score(tables, "2025-03-01", explain="all")
+    assert scored.customer_id.is_unique and scored.churn_probability.notna().all()
+    assert scored.primary_cause.notna().all() and model.feature_importance().index[0] in model.schema_.columns
+    # the forced alternative: no candidates, LightGBM always
+    forced = cm.ChurnModel({**config, "model": {"candidates": []}}).fit(tables)
+    assert forced.fitted_.name == "lightgbm" and list(forced.selection_.index) == ["lightgbm"]
