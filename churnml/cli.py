@@ -104,7 +104,8 @@ def demo(
     console.print(
         f"trained on {len(split.train)} monthly snapshots ({split.train[0].date()} to {split.train[-1].date()}), "
         f"calibrated ({model.fitted_.method}) on {', '.join(str(d.date()) for d in split.calibration)}, "
-        f"tested out of time on {', '.join(str(d.date()) for d in split.test)}"
+        f"tested out of time on {', '.join(str(d.date()) for d in split.test)}; "
+        f"churn probability from {model.fitted_.name}, which ranked the calibration slice best"
     )
     rep = report(model)
     console.print(_frame_table("Out-of-time test slice", rep.metrics.loc[["rows", "churn_rate", "auc_roc", "pr_auc", "brier", "ece", "lift_top10"]]))

@@ -388,9 +388,9 @@ class ModelSettings(_Strict):
     """
 
     estimator: Literal["lightgbm", "scorecard"] = "lightgbm"
-    candidates: list[Literal["rfm_logistic", "bgnbd"]] = Field(
-        default_factory=lambda: ["rfm_logistic", "bgnbd"],
-        description="baselines that replace LightGBM when they rank the calibration slice better (empty: always LightGBM)",
+    candidates: list[Literal["survival", "rfm_logistic", "bgnbd"]] = Field(
+        default_factory=lambda: ["survival", "rfm_logistic", "bgnbd"],
+        description="models that replace the LightGBM classifier when they rank the calibration slice better (empty: never)",
     )
     seed: int = 0
     test_snapshots: int = Field(1, ge=1)
@@ -543,7 +543,7 @@ class KpiSettings(_Strict):
 
 
 class SurvivalSettings(_Strict):
-    """Churn risk over time: a discrete-time hazard model beside the main model (:mod:`churnml.survival`).
+    """Churn risk over time: a discrete-time hazard model, a candidate for the main one (:mod:`churnml.models.survival`).
 
     Time after as_of is cut into periods of ``period_days``; the model
     learns the chance of churning in each period given the customer is

@@ -47,7 +47,7 @@ from churnml.models.features import FeatureSchema
 from churnml.models.lightgbm import fit_early_stopped, make_lightgbm
 from churnml.models.persistence import load_directory, save_directory
 from churnml.models.scorecard import RuleScorecard
-from churnml.models.survival import SurvivalModel
+from churnml.models.survival import AtHorizon, SurvivalModel
 from churnml.scoring import causes
 from churnml.scoring.causes import PeerAverages, ValueTiers
 from churnml.scoring.health import choose_policy, customer_value, health_score
@@ -212,15 +212,15 @@ class ChurnModel(BaseEstimator):
 
         latest = (train.as_of == train.as_of.max()).to_numpy()
         self.simple_baselines_ = baseline_estimators(X_train, train[TARGET], latest, config.labels.churn.horizon_days)
+        self.survival_ = _fit_survival(config, X_train, train, X_cal, cal)
         self.fitted_, self.baseline_, self.compared_, self.selection_ = _fit_estimators(
-            config, self.simple_baselines_, X_train, train[TARGET], X_cal, cal[TARGET]
+            config, self.simple_baselines_, self.survival_, X_train, train[TARGET], X_cal, cal[TARGET]
         )
         self.policies_ = {
             fitted.name: choose_policy(config.levels, health_score(fitted.proba(X_cal)), cal[TARGET].to_numpy(), len(split.calibration))
             for fitted in _reported(self)
         }
         self.policy_ = self.policies_[self.fitted_.name]
-        self.survival_ = _fit_survival(config, X_train, train, X_cal, cal)
         known = pd.concat([train, cal])
         self.peers_ = PeerAverages.fit(known, config.causes.min_peers)
         self.value_tiers_ = ValueTiers.fit(known.get("monthly_spend", pd.Series(dtype="float64")), config.causes.value_tiers)
@@ -481,9 +481,15 @@ def _fit_survival(config: Config, X_train: pd.DataFrame, train: pd.DataFrame, X_
 
 
 def _fit_estimators(
-    config: Config, baselines: dict, X_train: pd.DataFrame, y_train: pd.Series, X_cal: pd.DataFrame, y_cal: pd.Series
+    config: Config,
+    baselines: dict,
+    survival: SurvivalModel | None,
+    X_train: pd.DataFrame,
+    y_train: pd.Series,
+    X_cal: pd.DataFrame,
+    y_cal: pd.Series,
 ) -> tuple[FittedEstimator, FittedEstimator | None, list[FittedEstimator], pd.Series]:
-    """The main estimator, the scorecard beside it, LightGBM when a baseline replaced it, and the calibration-slice AUCs it was chosen by."""
+    """The main estimator, the scorecard beside it, LightGBM when another candidate replaced it, and the calibration-slice AUCs it was chosen by."""
     settings = config.model
     card = RuleScorecard(**_scorecard_params(config)).fit(X_train)
     scorecard = calibrate("scorecard", card, X_cal, y_cal, settings)
@@ -494,10 +500,14 @@ def _fit_estimators(
     candidates = {"lightgbm": lightgbm} | {
         name: calibrate(name, estimator, X_cal, y_cal, settings) for name, estimator in baselines.items() if name in settings.candidates
     }
+    days = getattr(config.labels.churn, "within_days", config.labels.churn.horizon_days)  # when the churn event must happen
+    if "survival" in settings.candidates and survival is not None and AtHorizon.fits(survival, days):
+        candidates["survival"] = FittedEstimator("survival", AtHorizon(survival, days), None, "isotonic")  # its hazards are, on the same slice
     chosen, selection = choose({name: c.raw_proba(X_cal) for name, c in candidates.items()}, y_cal.to_numpy(), "lightgbm")
     if chosen == "lightgbm":
         return lightgbm, scorecard, [], selection
-    # a baseline's probability, LightGBM's TreeSHAP for the causes: the baselines read too few indicators to explain a warning
+    # another model's probability, the classifier's TreeSHAP for the causes: the baselines read too few indicators
+    # to explain a warning, and the hazards' contributions are per period, not for the horizon
     return replace(candidates[chosen], explainer=lightgbm), scorecard, [lightgbm], selection
 
 

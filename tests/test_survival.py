@@ -81,6 +81,21 @@ def test_horizon_columns_are_monotone_calibrated_and_as_good_as_the_main_model(s
     assert "Churn risk over time" in cm.evaluation.report(sample_model).to_markdown()
 
 
+def test_when_the_hazard_model_ranks_the_calibration_slice_best_it_gives_the_churn_probability(sample_model, sample):
+    """One set of hazards answers every horizon: the main probability is the 90-day column, exactly."""
+    selection = sample_model.selection_
+    assert {"lightgbm", "survival"} <= set(selection.index)
+    assert sample_model.fitted_.name == selection.idxmax() == "survival", selection.round(4).to_dict()
+    scored = sample_model.score(sample, as_of="2025-06-01")
+    scored = scored[scored.status == "scored"]
+    assert np.array_equal(scored.churn_probability.to_numpy(), scored.p_churn_90d.to_numpy())
+    # the classifier still explains: causes come from its TreeSHAP
+    assert sample_model.fitted_.explained_by.name == "lightgbm"
+    assert scored.loc[scored.warning_level > 0, "primary_cause"].isin(["price", "service", "needs_change"]).all()
+    rep = cm.evaluation.report(sample_model)
+    assert rep.models == ["scorecard", "lightgbm", "survival"] and rep.levels_ordered["survival"]
+
+
 @pytest.mark.slow
 def test_without_an_event_time_or_when_disabled_there_are_no_horizon_columns(sample):
     dates = list(pd.date_range("2024-09-01", "2025-04-01", freq="MS"))

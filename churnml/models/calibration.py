@@ -62,6 +62,11 @@ class FittedEstimator:
     method: str | None
     explainer: FittedEstimator | None = None
 
+    @property
+    def explained_by(self) -> FittedEstimator:
+        """The estimator whose contributions and importances stand for this one's: the explainer, or itself."""
+        return self.explainer if self.explainer is not None else self
+
     def raw_proba(self, X: pd.DataFrame) -> np.ndarray:
         return self.estimator.predict_proba(X)[:, 1]
 

@@ -1,9 +1,8 @@
 """Churn risk over time: a discrete-time hazard model on customer-period rows.
 
 Retention teams plan by the calendar ("who leaves this month, who next
-quarter"). Beside the main model, whose probability drives the health score,
-the warning levels and the causes (unchanged), churnml fits one more
-LightGBM model: the **hazard** ``h_k(x)``, the chance that a customer who is
+quarter"). Beside the LightGBM classifier of the churn label, churnml fits
+one more LightGBM model: the **hazard** ``h_k(x)``, the chance that a customer who is
 still active at the start of period ``k`` after as_of churns within that
 period (periods of ``survival.period_days``, 30 days by default). Every
 training snapshot becomes one row per period it was observed active
@@ -27,6 +26,12 @@ still teach the short horizons, and a 12-period curve costs one model, not
 twelve. Hazards are calibrated with isotonic regression on the calibration
 slice's customer-period rows; the evaluation report checks AUC, Brier score
 and calibration error per horizon out of time.
+
+The hazard model is also a candidate for the main probability
+(:class:`AtHorizon`, ``model.candidates``): its churn within the
+definition's horizon competes with the classifier on the calibration slice,
+and when it ranks better, ``churn_probability``, the health score, the
+levels and ``p_churn_<h>d`` all come from the same hazards.
 """
 
 from __future__ import annotations
@@ -43,7 +48,7 @@ from churnml.config import LightGBMSettings, SurvivalSettings
 from churnml.constants import MONTH_DAYS
 from churnml.models.lightgbm import fit_early_stopped, make_lightgbm
 
-__all__ = ["PERIOD", "SurvivalModel", "person_periods"]
+__all__ = ["PERIOD", "AtHorizon", "SurvivalModel", "person_periods"]
 
 logger = logging.getLogger(__name__)
 
@@ -162,3 +167,25 @@ class SurvivalModel:
         out["survival_curve"] = [row.tolist() for row in curve.round(12)]
         out["expected_active_months"] = curve.sum(axis=1) * self.period_days / MONTH_DAYS
         return out
+
+
+@dataclass
+class AtHorizon:
+    """The survival model's probability of churn within ``days``, as a classifier the pipeline can choose.
+
+    Its hazards are calibrated already, so it needs no second calibration:
+    chosen, its ``churn_probability`` equals ``p_churn_<days>d`` exactly.
+    """
+
+    survival: SurvivalModel
+    days: int
+    classes_ = np.array([0, 1])
+
+    def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
+        p = 1.0 - self.survival.survival(X)[:, self.days // self.survival.period_days - 1]
+        return np.column_stack([1.0 - p, p])
+
+    @staticmethod
+    def fits(survival: SurvivalModel, days: int) -> bool:
+        """Whether ``days`` is a whole number of periods on the survival curve."""
+        return days % survival.period_days == 0 and days <= survival.period_days * survival.periods
