@@ -13,12 +13,16 @@ same rows:
 
 * **optimum**: the exact P(no order in H) from the true parameters;
 * **BG/NBD fitted**: ``lifetimes.BetaGeoFitter`` on the orders before the test date;
-* **recency** and **RFM logistic**: the simple baselines every churnml report
-  carries (:mod:`churnml.models.baselines`: days since the last activity as a
-  ranking; a logistic regression on log recency, frequency, age and monthly
-  spend fitted on churnml's training slice);
-* churnml without the lifetime RFM indicators (``days_since_last_order``,
-  ``orders_to_date``, ``days_since_first_order``), to show what they bring.
+* **recency**, **RFM logistic** and **BG/NBD**: the simple baselines every
+  churnml report carries (:mod:`churnml.models.baselines`: days since the
+  last activity as a ranking; a logistic regression on log recency,
+  frequency, age and monthly spend fitted on churnml's training slice;
+  churnml's own BG/NBD fit on the latest training snapshot);
+* churnml's rule scorecard and LightGBM classifier, and LightGBM without the
+  lifetime RFM indicators (``days_since_last_order``, ``orders_to_date``,
+  ``days_since_first_order``), to show what they bring;
+* **churnml (default pipeline)**: ``churn_probability`` from whichever
+  candidate ranked the calibration slice best (``model.selection_``).
 """
 
 from __future__ import annotations
