@@ -3,9 +3,9 @@
 :class:`ChurnModel` is a scikit-learn estimator over raw tables:
 ``__init__`` stores the configuration as given, ``fit`` validates it, builds
 the training frame (:mod:`churnml.training`), splits it in time, fits and
-calibrates the rule scorecard, LightGBM and the simple baselines
-(:mod:`churnml.models`), keeps whichever of LightGBM and the baselines ranks
-the calibration slice best, chooses the warning policy
+calibrates the rule scorecard, LightGBM, the hazard model and the simple
+baselines (:mod:`churnml.models`), keeps whichever of the LightGBM
+classifier and ``model.candidates`` ranks the calibration slice best, chooses the warning policy
 (:mod:`churnml.scoring.health`) and the survival model, and keeps its
 out-of-time test slice in :attr:`ChurnModel.holdout_`.
 :meth:`ChurnModel.predict_frame` turns indicator rows into warning columns
@@ -111,12 +111,12 @@ class ChurnModel(BaseEstimator):
         The input columns.
     fitted_, baseline_ : FittedEstimator
         The estimator behind ``churn_probability`` (``scorecard``; with
-        ``lightgbm`` configured, LightGBM or the baseline chosen in
+        ``lightgbm`` configured, LightGBM or the candidate chosen in
         ``selection_``), calibrated, and the rule scorecard fitted on the same
         split when LightGBM is configured (None otherwise): the comparison
         the evaluation report shows.
     compared_ : list of FittedEstimator
-        LightGBM when a baseline replaced it (reported beside it), else empty.
+        LightGBM when another candidate replaced it (reported beside it), else empty.
     policies_, policy_ : dict, WarningPolicy
         Health scores to warning levels, per estimator (each chosen on its own
         calibration-slice scores), and the main one's.
@@ -127,8 +127,8 @@ class ChurnModel(BaseEstimator):
         on the training slice; with recency, scored beside the model
         (:mod:`churnml.models.baselines`).
     selection_ : pandas.Series
-        Calibration-slice AUC of LightGBM and each baseline in
-        ``model.candidates``: one that ranks it better becomes ``fitted_``
+        Calibration-slice AUC of LightGBM and each of ``model.candidates``
+        (the hazard model, the baselines): one that ranks it better becomes ``fitted_``
         (LightGBM, in ``compared_``, still explains the warnings).
     peers_, value_tiers_ : PeerAverages, ValueTiers
         Comparable customers' averages and the value tiers' spend thresholds.
@@ -268,7 +268,7 @@ class ChurnModel(BaseEstimator):
         model.schema_ = FeatureSchema([c for c in rows.columns if c in REGISTRY and REGISTRY[c].kind == "numeric"], {})
         card = RuleScorecard(**_scorecard_params(config)).fit(model.schema_.transform(rows))
         model.fitted_, model.baseline_, model.survival_ = FittedEstimator("scorecard", card, None, None), None, None
-        model.compared_, model.simple_baselines_, model.selection_ = [], {}, pd.Series(dtype="float64", name="calibration_auc_roc")
+        model.compared_, model.simple_baselines_, model.selection_ = [], {}, _no_selection()
         model.policy_ = choose_policy(config.levels.model_copy(update={"strategy": "fixed"}), np.array([]), np.array([]))
         model.policies_ = {"scorecard": model.policy_}
         model.peers_ = PeerAverages.fit(rows, config.causes.min_peers)
@@ -439,8 +439,13 @@ def _holdout(model: ChurnModel, split: TimeSplit, train: pd.DataFrame, test: pd.
     )
 
 
+def _no_selection() -> pd.Series:
+    """``selection_`` when nothing was chosen (the scorecard alone)."""
+    return pd.Series(dtype="float64", name="calibration_auc_roc")
+
+
 def _reported(model: ChurnModel) -> list[FittedEstimator]:
-    """The estimators the report compares, the main one last: the scorecard, LightGBM when a baseline replaced it, the main one."""
+    """The estimators the report compares, the main one last: the scorecard, LightGBM when another candidate replaced it, the main one."""
     return [f for f in (model.baseline_, *model.compared_) if f is not None] + [model.fitted_]
 
 
@@ -494,7 +499,7 @@ def _fit_estimators(
     card = RuleScorecard(**_scorecard_params(config)).fit(X_train)
     scorecard = calibrate("scorecard", card, X_cal, y_cal, settings)
     if settings.estimator != "lightgbm":
-        return scorecard, None, [], pd.Series(dtype="float64", name="calibration_auc_roc")
+        return scorecard, None, [], _no_selection()
     check_positives(y_train, "training", settings)
     lightgbm = _fit_lightgbm(settings, X_train, y_train, X_cal, y_cal)
     candidates = {"lightgbm": lightgbm} | {

@@ -7,8 +7,7 @@ import pandas as pd
 import pytest
 
 import churnml as cm
-from churnml.constants import DAY_SECONDS
-from churnml.datasets.btyd import BgNbd
+from churnml.datasets.btyd import BgNbd, order_history
 from churnml.models.baselines import ORDER_HISTORY, BgNbdClassifier, choose
 from churnml.models.btyd import BgNbdParams, fit_bgnbd
 
@@ -20,15 +19,8 @@ def world() -> dict[str, pd.DataFrame]:
     return BgNbd().draw(12_000, "2024-01-01", 6, "2025-04-01", seed=21)
 
 
-def _history(orders: pd.DataFrame, as_of: pd.Timestamp) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    grouped = orders[orders.order_date < as_of].groupby("customer_id").order_date
-    first, last, count = grouped.min(), grouped.max(), grouped.size()
-    days = lambda delta: (delta.dt.total_seconds() / DAY_SECONDS).to_numpy()  # noqa: E731
-    return (count - 1).to_numpy(dtype="float64"), days(last - first), days(as_of - first)
-
-
 def test_maximum_likelihood_recovers_the_parameters_of_a_drawn_world(world):
-    fitted = fit_bgnbd(*_history(world["orders"], AS_OF))
+    fitted = fit_bgnbd(*order_history(world["orders"], AS_OF)[1:])
     truth = BgNbd()
     for name in ("r", "alpha", "a", "b"):
         assert getattr(fitted, name) == pytest.approx(getattr(truth, name), rel=0.25), name

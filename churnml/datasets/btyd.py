@@ -88,10 +88,14 @@ class BgNbd(BgNbdParams):
         pandas.Series
             Indexed by customer_id, for the customers with an order before ``as_of``.
         """
-        as_of = pd.Timestamp(as_of)
-        grouped = orders[orders.order_date < as_of].groupby("customer_id").order_date
-        first, last, count = grouped.min(), grouped.max(), grouped.size()
-        x = (count - 1).to_numpy(dtype="float64")
-        t_x = ((last - first).dt.total_seconds() / DAY_SECONDS).to_numpy()
-        T = ((as_of - first).dt.total_seconds() / DAY_SECONDS).to_numpy()
-        return pd.Series(self.p_no_purchase(x, t_x, T, horizon_days), index=count.index, name="p_no_purchase")
+        customers, x, t_x, T = order_history(orders, as_of)
+        return pd.Series(self.p_no_purchase(x, t_x, T, horizon_days), index=customers, name="p_no_purchase")
+
+
+def order_history(orders: pd.DataFrame, as_of: str | pd.Timestamp) -> tuple[pd.Index, np.ndarray, np.ndarray, np.ndarray]:
+    """Each customer's BG/NBD history before ``as_of`` from raw orders: customer ids, ``x``, ``t_x`` and ``T`` (days)."""
+    as_of = pd.Timestamp(as_of)
+    grouped = orders[orders.order_date < as_of].groupby("customer_id").order_date
+    first, last, count = grouped.min(), grouped.max(), grouped.size()
+    days = lambda delta: (delta.dt.total_seconds() / DAY_SECONDS).to_numpy()  # noqa: E731
+    return count.index, (count - 1).to_numpy(dtype="float64"), days(last - first), days(as_of - first)

@@ -12,8 +12,9 @@
 
 A model that ranks the user's own rows worse than one of these is not worth
 its complexity there: :func:`churnml.evaluation.report` says so, and
-:func:`choose` lets a probability baseline replace LightGBM when it ranks the
-calibration slice better (chosen before the test slice is looked at).
+:func:`choose` lets a probability baseline (or the hazard model) replace
+LightGBM when it ranks the calibration slice better (chosen before the test
+slice is looked at).
 """
 
 from __future__ import annotations
