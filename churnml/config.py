@@ -139,8 +139,9 @@ PRESETS = {"fmcg": 90, "default": 180, "durable": 365}
 class _Definition(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    # whether the churn has a moment in time, so the survival model can count periods until it
-    EVENT_TIME: ClassVar[bool] = True
+    # what the survival model counts periods until: the churn itself, the next purchase
+    # (churn within k periods is then its absence), or None when the churn has no moment in time
+    EVENT: ClassVar[Literal["churn", "purchase"] | None] = "churn"
 
 
 class Inactivity(_Definition):
@@ -172,7 +173,7 @@ class Inactivity(_Definition):
 class Drop(_Definition):
     """Spend in the next ``window_days`` below ``share`` x spend in the previous ``window_days``."""
 
-    EVENT_TIME: ClassVar[bool] = False
+    EVENT: ClassVar[None] = None
 
     kind: Literal["drop"] = "drop"
     share: float = Field(0.3, gt=0, lt=1)
@@ -198,8 +199,7 @@ class NoPurchase(_Definition):
     the whole base: will this customer buy again within H days?
     """
 
-    # the survival model counts periods until churn; "no purchase within k periods" shrinks as k grows
-    EVENT_TIME: ClassVar[bool] = False
+    EVENT: ClassVar[Literal["purchase"]] = "purchase"
 
     kind: Literal["no_purchase"] = "no_purchase"
     horizon_days: int = Field(90, ge=1, le=366)
@@ -381,7 +381,10 @@ class ModelSettings(_Strict):
 
     The latest ``test_snapshots`` as_of dates are the out-of-time test slice,
     the ``calibration_snapshots`` before them early-stop LightGBM and fit the
-    calibrator, all earlier ones train. ``calibration: auto`` picks isotonic
+    calibrator, all earlier ones train. With ``training: censored`` (or
+    ``auto`` with ``no_purchase``, or on a history shorter than the split
+    needs with the whole horizon observed) the snapshots run up to one survival period before the
+    data end and the hazard model is the model (:mod:`churnml.models.survival`). ``calibration: auto`` picks isotonic
     regression when the calibration slice has at least
     ``isotonic_min_rows`` rows and ``isotonic_min_positives`` churners, and
     Platt's sigmoid otherwise (isotonic overfits small samples).
@@ -391,6 +394,13 @@ class ModelSettings(_Strict):
     candidates: list[Literal["survival", "rfm_logistic", "bgnbd"]] = Field(
         default_factory=lambda: ["survival", "rfm_logistic", "bgnbd"],
         description="models that replace the LightGBM classifier when they rank the calibration slice better (empty: never)",
+    )
+    training: Literal["auto", "labelled", "censored"] = Field(
+        "auto",
+        description="labelled: snapshots whose whole horizon is in the data, the classifier and the candidates; "
+        "censored: also later snapshots, each observed as far as the data go, and the hazard model alone composes the horizon; "
+        "auto: censored for no_purchase (measured, benchmarks/QUALITY.md); otherwise labelled when the data hold "
+        "enough such snapshots for the time split, else censored",
     )
     seed: int = 0
     test_snapshots: int = Field(1, ge=1)

@@ -113,6 +113,9 @@ class EvaluationReport:
     selection : pandas.Series
         The calibration-slice AUC of each candidate estimator, from which the
         main one was chosen (``ChurnModel.selection_``); empty when nothing was chosen.
+    judged_days : int or None
+        After censored training, the horizon the test slice is judged at
+        (``ChurnModel.holdout_.judged_days``); None when it is the model's own.
     """
 
     metrics: pd.DataFrame
@@ -124,6 +127,7 @@ class EvaluationReport:
     horizons: pd.DataFrame = field(default_factory=pd.DataFrame)
     baselines: pd.DataFrame = field(default_factory=pd.DataFrame)
     selection: pd.Series = field(default_factory=lambda: pd.Series(dtype="float64"))
+    judged_days: int | None = None
     _figures: dict = field(default_factory=dict, repr=False)
 
     def beaten_by(self) -> tuple[str, float, float] | None:
@@ -149,8 +153,11 @@ class EvaluationReport:
     def to_markdown(self, language: str = "en") -> str:
         """The three tables as Markdown, headings in ``language`` (en or zh)."""
         verdicts = ", ".join(f"{m}: {text(f'yes_no.{str(ok).lower()}', language)}" for m, ok in self.levels_ordered.items())
+        judged = [text("report.judged", language, days=self.judged_days)] if self.judged_days is not None else []
         parts = [
-            f"## {text('report.test_slice', language)}\n\n" + self.metrics.round(4).to_markdown(),
+            f"## {text('report.test_slice', language)}",
+            *judged,
+            self.metrics.round(4).to_markdown(),
             f"## {text('report.calibration', language)}\n\n" + self.calibration.round(4).to_markdown(),
             f"## {text('report.levels', language)}\n\n" + self.levels.round(4).to_markdown(),
             text("report.levels_ordered", language, verdicts=verdicts),
@@ -209,6 +216,7 @@ def report(model, tables=None, as_of: Sequence[str | pd.Timestamp] | None = None
     predictions = model.holdout_.predictions if tables is None else model.evaluate_snapshots(tables, as_of)
     rep = from_predictions(predictions)
     rep.selection = model.selection_
+    rep.judged_days = model.holdout_.judged_days if tables is None else None
     return rep
 
 

@@ -97,8 +97,9 @@ def labelled_dates(
     tables: Tables | dict | str,
     churn: ChurnDefinition | None = None,
     config: Config | str | dict | None = None,
+    censored: bool = False,
 ) -> list[pd.Timestamp]:
-    """Every month start whose label is complete and whose indicators have some history.
+    """Every month start whose label is complete (or, ``censored``, has one observed period) and whose indicators have some history.
 
     The first is ``recent_months + min_history_months`` months after the first
     order (earlier snapshots would have no history ratios), unless that leaves
@@ -106,7 +107,11 @@ def labelled_dates(
     training snapshots: then a young base starts earlier, down to the month
     after its first order, and trains on what it has (ratios missing, the
     lifetime indicators present; logged). The last is the latest month start
-    ``D`` with ``D + horizon`` inside the data.
+    ``D`` with ``D + horizon`` inside the data. With ``censored`` the dates
+    run from the month after the first order (at most ``survival.periods``
+    months before the split's dates) to the latest whose first survival
+    period is inside the data (:func:`churn_periods`: the hazard model
+    learns from every period a snapshot observed).
 
     Returns
     -------
@@ -118,9 +123,13 @@ def labelled_dates(
     tables = load_tables(tables, cfg)
     first_month = tables.time_range("orders")[0].normalize().replace(day=1)
     start = first_month + pd.DateOffset(months=cfg.indicators.recent_months + cfg.indicators.min_history_months)
-    end = _data_end(tables, _label_sources(churn)) - pd.Timedelta(days=churn.horizon_days)
+    observed = cfg.survival.period_days + _event_lag(churn) if censored else churn.horizon_days
+    end = _data_end(tables, _label_sources(churn)) - pd.Timedelta(days=observed)
     needed = MIN_TRAINING_SNAPSHOTS + cfg.model.calibration_snapshots + cfg.model.test_snapshots
-    young = max(first_month + pd.DateOffset(months=1), end.to_period("M").to_timestamp() - pd.DateOffset(months=needed - 1))
+    last = end.to_period("M").to_timestamp()
+    if censored:  # the early snapshots observe the longest paths, the only ones that teach the late periods
+        return list(pd.date_range(max(first_month + pd.DateOffset(months=1), last - pd.DateOffset(months=cfg.survival.periods + needed)), end, freq="MS"))
+    young = max(first_month + pd.DateOffset(months=1), last - pd.DateOffset(months=needed - 1))
     if young < start:
         logger.info(
             "young base: snapshots from %s, %d month(s) after the first order (not %s), so that the time split has %d training snapshots",
@@ -128,6 +137,11 @@ def labelled_dates(
         )
         start = young
     return list(pd.date_range(start, end, freq="MS"))
+
+
+def _event_lag(churn: ChurnDefinition) -> int:
+    """Days after a period's end before its outcome is known: an inactivity churn needs its silence to last."""
+    return churn.days if isinstance(churn, Inactivity) else 0
 
 
 def label_expr(tables: Tables, dates: list[pd.Timestamp], churn: ChurnDefinition, config: Config) -> ir.Table:
@@ -169,24 +183,26 @@ def _spine(tables: Tables, dates: list[pd.Timestamp], horizon_days: int, config:
     return spine.select("customer_id", "as_of", "until", tenure_ok=tenure_ok)
 
 
-def churn_periods(
-    tables: Tables, dates: list[pd.Timestamp], churn: Inactivity | Contractual, config: Config
-) -> pd.DataFrame:
-    """When each snapshot's customer churns, counted in periods of ``survival.period_days`` after as_of.
+def churn_periods(tables: Tables, dates: list[pd.Timestamp], churn: ChurnDefinition, config: Config) -> pd.DataFrame:
+    """When each snapshot's event happens, counted in periods of ``survival.period_days`` after as_of.
 
-    The survival model's target. ``churn_period`` is the first period k
-    (1 to ``survival.periods``) by whose end the customer has churned by
-    the configured definition with its horizon set to k periods (inactivity:
+    The survival model's target. The event is the churn itself for
+    inactivity and contractual definitions: ``event_period`` is the first
+    period k (1 to ``survival.periods``) by whose end the customer has
+    churned by the definition with its horizon set to k periods (inactivity:
     the activity stops within k periods and stays silent ``days`` days;
-    contractual: no active contract k periods after as_of), missing when it
-    has not within the observed periods. ``periods_observed`` counts the
-    periods whose label the data can tell (right-censoring); a churn beyond
-    them is not known yet.
+    contractual: no active contract k periods after as_of). For
+    ``no_purchase`` the event is the next purchase: ``event_period`` is the
+    period holding the first one at or after as_of, and "no purchase within
+    k periods" is its absence. ``event_period`` is missing when no event
+    happened within the observed periods; ``periods_observed`` counts the
+    periods whose outcome the data can tell (right-censoring): an event
+    beyond them is not known yet.
 
     Returns
     -------
     pandas.DataFrame
-        customer_id, as_of, churn_period (float, NaN when none observed),
+        customer_id, as_of, event_period (float, NaN when none observed),
         periods_observed (int).
     """
     s = config.survival
@@ -196,21 +212,22 @@ def churn_periods(
         j = spine.join(_around(tables, spine, ends), ["customer_id", "as_of"])
         gap = ibis.interval(days=churn.days)
         flags = {k: j[f"next_{k}"].isnull() | (j[f"next_{k}"] >= j[f"last_{k}"] + gap) for k in ends}
-        lag = churn.days
     elif isinstance(churn, Contractual):
         j = spine.left_join(tables["contracts"], "customer_id")
         j = j.group_by(["customer_id", "as_of"]).aggregate(
             **{k: _active_at(j, j.as_of + ibis.interval(days=days)).fill_null(False).cast("int64").max() for k, days in ends.items()}
         )
         flags = {k: j[k] == 0 for k in ends}
-        lag = 0
+    elif isinstance(churn, NoPurchase):
+        j = spine.join(_around(tables, spine, {"now": 0}, _label_sources(churn)), ["customer_id", "as_of"])
+        flags = {k: j.next_now < j.as_of + ibis.interval(days=days) for k, days in ends.items()}
     else:
-        raise ValueError(f"the survival model needs a churn definition with an event time (inactivity or contractual), not {churn.kind}")
+        raise ValueError(f"the survival model needs a churn definition with an event time (inactivity, contractual, no_purchase), not {churn.kind}")
     first = ibis.cases(*[(flags[k].fill_null(False), int(k[1:])) for k in ends], else_=ibis.null("int64"))
-    out = j.select("customer_id", "as_of", churn_period=first).to_pandas()
+    out = j.select("customer_id", "as_of", event_period=first).to_pandas()
     end = _data_end(tables, _label_sources(churn))
-    out["periods_observed"] = ((end - out.as_of).dt.days - lag).floordiv(s.period_days).clip(0, s.periods).astype("int64")
-    out["churn_period"] = out.churn_period.astype("float64").where(out.churn_period <= out.periods_observed)
+    out["periods_observed"] = ((end - out.as_of).dt.days - _event_lag(churn)).floordiv(s.period_days).clip(0, s.periods).astype("int64")
+    out["event_period"] = out.event_period.astype("float64").where(out.event_period <= out.periods_observed)
     return out
 
 

@@ -41,13 +41,13 @@ from churnml.data.tables import Tables, load_tables
 from churnml.indicators.build import build_indicators
 from churnml.indicators.registry import REGISTRY
 from churnml.labels import ChurnDefinition, labelled_dates, scoring_status
-from churnml.models.baselines import baseline_estimators, choose, ranking_scores
+from churnml.models.baselines import baseline_estimators, bgnbd_baseline, choose, ranking_scores
 from churnml.models.calibration import FittedEstimator, calibrate, check_positives
 from churnml.models.features import FeatureSchema
 from churnml.models.lightgbm import fit_early_stopped, make_lightgbm
 from churnml.models.persistence import load_directory, save_directory
 from churnml.models.scorecard import RuleScorecard
-from churnml.models.survival import AtHorizon, SurvivalModel
+from churnml.models.survival import AtHorizon, SurvivalModel, churned_within, curve_log_likelihood
 from churnml.scoring import causes
 from churnml.scoring.causes import PeerAverages, ValueTiers
 from churnml.scoring.health import choose_policy, customer_value, health_score
@@ -83,6 +83,11 @@ class Holdout:
         A few test-slice indicator rows (the MLflow input example).
     reference : pandas.DataFrame
         A sample of the latest training snapshot's population, for drift reports.
+    judged_days : int or None
+        After censored training, the test slice cannot tell the horizon yet:
+        ``churned`` and the probabilities in ``predictions`` are for this
+        many days, the longest every test snapshot observed (the levels stay
+        those of the horizon). None when the test slice is judged at the horizon.
     """
 
     split: TimeSplit
@@ -90,6 +95,7 @@ class Holdout:
     causes: pd.Series
     example: pd.DataFrame
     reference: pd.DataFrame
+    judged_days: int | None = None
 
 
 class ChurnModel(BaseEstimator):
@@ -167,8 +173,8 @@ class ChurnModel(BaseEstimator):
         ----------
         tables : Tables, dict of DataFrames, or a directory
         as_of : list of month starts, optional
-            Default: every month start with a complete label
-            (:func:`churnml.labels.labelled_dates`).
+            Default: every month start with a complete label, or with one
+            observed period for censored training (``model.training``; :func:`churnml.labels.labelled_dates`).
         churn : Inactivity, Drop, Contractual or NoPurchase, optional
             Default: ``config.labels.churn``.
 
@@ -178,13 +184,14 @@ class ChurnModel(BaseEstimator):
         """
         config = _validated_config(self.config, churn)
         tables = load_tables(tables, config)
-        dates = labelled_dates(tables, config=config) if as_of is None else month_starts(as_of, tables)
+        censored = _censored_training(config, tables, as_of)
+        dates = labelled_dates(tables, config=config, censored=censored) if as_of is None else month_starts(as_of, tables)
         time_split(dates, config.model)  # fail before the expensive part
-        frame = make_training_frame(tables, dates, config=config)
-        return self._fit(frame, config, tables)
+        frame = make_training_frame(tables, dates, config=config, censored=censored)
+        return self._fit(frame, config, tables, censored)
 
     def fit_frame(self, frame: pd.DataFrame, tables: Tables | None = None) -> ChurnModel:
-        """Fit on an existing training frame (from :func:`churnml.make_training_frame`).
+        """Fit on an existing training frame (from :func:`churnml.make_training_frame`; missing labels: censored training).
 
         ``tables``, when given, is passed to the fit hooks (the MLflow run
         logs its data fingerprint).
@@ -193,9 +200,10 @@ class ChurnModel(BaseEstimator):
         -------
         self
         """
-        return self._fit(frame, _validated_config(self.config, None), tables)
+        config = _validated_config(self.config, None)
+        return self._fit(frame, config, tables, config.model.training == "censored" or bool(frame[TARGET].isna().any()))
 
-    def _fit(self, frame: pd.DataFrame, config: Config, tables: Tables | None) -> ChurnModel:
+    def _fit(self, frame: pd.DataFrame, config: Config, tables: Tables | None, censored: bool) -> ChurnModel:
         self.config_ = config
         settings = config.model
         frame = frame.sort_values(KEYS, ignore_index=True)  # row order must not change the model
@@ -206,18 +214,19 @@ class ChurnModel(BaseEstimator):
             split.train[0].date(), split.train[-1].date(), len(train), [str(d.date()) for d in split.calibration], len(cal),
             [str(d.date()) for d in split.test], len(test),
         )
-        check_positives(cal[TARGET], "calibration", settings)
+        if not censored:
+            check_positives(cal[TARGET], "calibration", settings)
         self.schema_ = FeatureSchema.fit(train)
         X_train, X_cal, X_test = (self.schema_.transform(part) for part in (train, cal, test))
 
-        latest = (train.as_of == train.as_of.max()).to_numpy()
-        self.simple_baselines_ = baseline_estimators(X_train, train[TARGET], latest, config.labels.churn.horizon_days)
         self.survival_ = _fit_survival(config, X_train, train, X_cal, cal)
-        self.fitted_, self.baseline_, self.compared_, self.selection_ = _fit_estimators(
-            config, self.simple_baselines_, self.survival_, X_train, train[TARGET], X_cal, cal[TARGET]
+        self.simple_baselines_, (self.fitted_, self.baseline_, self.compared_, self.selection_) = _fit_candidates(
+            config, self.survival_, censored, {"train": (X_train, train), "calibration": (X_cal, cal), "test": (X_test, test)}
         )
+        # censored: most calibration labels are not known yet, the main model's calibrated expected churn stands in for them
+        outcomes = self.fitted_.proba(X_cal) if censored else cal[TARGET].to_numpy()
         self.policies_ = {
-            fitted.name: choose_policy(config.levels, health_score(fitted.proba(X_cal)), cal[TARGET].to_numpy(), len(split.calibration))
+            fitted.name: choose_policy(config.levels, health_score(fitted.proba(X_cal)), outcomes, len(split.calibration))
             for fitted in _reported(self)
         }
         self.policy_ = self.policies_[self.fitted_.name]
@@ -430,9 +439,14 @@ def _holdout(model: ChurnModel, split: TimeSplit, train: pd.DataFrame, test: pd.
     # the latest training population, for drift reports: earlier snapshots see less history,
     # so their history-based indicators are missing more often than any current population's
     latest = train[train.as_of == train.as_of.max()]
+    judged = None
+    if test[TARGET].isna().any():  # censored training: judge at the horizon every test snapshot observed
+        judged = int(test.periods_observed.min()) * model.survival_.period_days
+        logger.info("the test slice observed %d of the %d days: judged at %d days", judged, _event_days(model.config_), judged)
     return Holdout(
         split=split,
-        predictions=_predictions(model, test, X_test),
+        judged_days=judged,
+        predictions=_predictions(model, test, X_test, judged),
         causes=warned.groupby(["warning_level", "primary_cause"]).size().rename("customers"),
         example=test[KEYS + model.schema_.columns].head(20).reset_index(drop=True),
         reference=latest[model.schema_.numeric].sample(min(len(latest), 5000), random_state=model.config_.model.seed),
@@ -449,40 +463,136 @@ def _reported(model: ChurnModel) -> list[FittedEstimator]:
     return [f for f in (model.baseline_, *model.compared_) if f is not None] + [model.fitted_]
 
 
-def _predictions(model: ChurnModel, frame: pd.DataFrame, X: pd.DataFrame) -> pd.DataFrame:
-    """Each reported estimator's probabilities, health scores and levels for labelled rows, the baselines' scores (and churn per horizon)."""
+def _predictions(model: ChurnModel, frame: pd.DataFrame, X: pd.DataFrame, judged_days: int | None = None) -> pd.DataFrame:
+    """Each reported estimator's probabilities, health scores and levels for labelled rows, the baselines' scores (and churn per horizon).
+
+    With ``judged_days`` (censored training) the label and the main
+    probability are for that many days; the levels stay the horizon's.
+    """
     out = frame[KEYS + [TARGET]].reset_index(drop=True)
     out["monthly_spend"] = frame["monthly_spend"].to_numpy() if "monthly_spend" in frame else np.nan
     value = customer_value(out, model.config_.levels)
+    survival = model.survival_
+    if judged_days is not None:
+        k = judged_days // survival.period_days
+        out[TARGET] = churned_within(frame.event_period.to_numpy(), frame.periods_observed.to_numpy(), k, survival.event)
     for fitted in _reported(model):
-        p = fitted.proba(X)
-        out[f"{fitted.name}_raw"] = fitted.raw_proba(X)
+        judged = fitted if judged_days is None else replace(fitted, estimator=fitted.estimator.at(judged_days))
+        p = judged.proba(X)
+        out[f"{fitted.name}_raw"] = judged.raw_proba(X)
         out[f"{fitted.name}_probability"] = p
         out[f"{fitted.name}_health"] = health_score(p)
-        out[f"{fitted.name}_level"] = model.policies_[fitted.name].assign(health_score(p), value)
+        out[f"{fitted.name}_level"] = model.policies_[fitted.name].assign(health_score(fitted.proba(X)), value)
     for name, score in ranking_scores(X).items():
         out[f"baseline_{name}"] = score.to_numpy()
     for name, estimator in model.simple_baselines_.items():
-        out[f"baseline_{name}"] = estimator.predict_proba(X)[:, 1]
-    if model.survival_ is not None and "churn_period" in frame:  # churn risk per horizon and its label, for the report
-        predicted = model.survival_.predict(X)
-        for h in model.survival_.horizons_days:
-            k = h // model.survival_.period_days
-            churned = (frame.churn_period.to_numpy() <= k).astype("float64")
-            out[f"churned_{h}d"] = np.where(frame.periods_observed.to_numpy() >= k, churned, np.nan)
+        out[f"baseline_{name}"] = (estimator if judged_days is None else estimator.at(judged_days)).predict_proba(X)[:, 1]
+    if survival is not None and "event_period" in frame:  # churn risk per horizon and its label, for the report
+        predicted = survival.predict(X)
+        for h in survival.horizons_days:
+            k = h // survival.period_days
+            out[f"churned_{h}d"] = churned_within(frame.event_period.to_numpy(), frame.periods_observed.to_numpy(), k, survival.event)
             out[f"p_churn_{h}d"] = predicted[f"p_churn_{h}d"].to_numpy()
     return out
+
+
+def _censored_training(config: Config, tables: Tables, as_of: Sequence | None) -> bool:
+    """Whether :meth:`ChurnModel.fit` trains on censored snapshots (``model.training``; ``auto`` decides by the data)."""
+    mode, churn = config.model.training, config.labels.churn
+    if mode != "auto":
+        return mode == "censored"
+    if as_of is not None or not config.survival.enabled or churn.EVENT is None:
+        return False
+    if churn.EVENT == "purchase":
+        # measured on BG/NBD worlds and the synthetic order log (benchmarks/QUALITY.md): the latest, censored snapshots
+        # calibrate "no purchase within H" out of time where snapshots with the whole horizon observed drift
+        logger.info("no_purchase: training on censored snapshots, the hazard model or BG/NBD composes the horizon (model.training: auto)")
+        return True
+    settings = config.model
+    needed = settings.calibration_snapshots + settings.test_snapshots + 1
+    labelled = labelled_dates(tables, config=config)
+    if len(labelled) >= needed:
+        return False
+    logger.info(
+        "%d month start(s) with the whole %d-day horizon in the data, the time split needs %d: training on censored snapshots, "
+        "the hazard model composes the horizon from its periods (model.training: auto)", len(labelled), churn.horizon_days, needed,
+    )
+    return True
 
 
 def _fit_survival(config: Config, X_train: pd.DataFrame, train: pd.DataFrame, X_cal: pd.DataFrame, cal: pd.DataFrame) -> SurvivalModel | None:
     settings = config.survival
     if not settings.enabled:
         return None
-    if "churn_period" not in train:
-        logger.info("no survival model: the training frame has no churn periods (a drop definition, or survival disabled when it was built)")
+    if "event_period" not in train:
+        logger.info("no survival model: the training frame has no event periods (a drop definition, or survival disabled when it was built)")
         return None
     model = config.model
-    return SurvivalModel.fit(X_train, train, X_cal, cal, settings, model.lightgbm, model.seed)
+    return SurvivalModel.fit(X_train, train, X_cal, cal, settings, model.lightgbm, model.seed, config.labels.churn.EVENT)
+
+
+def _fit_candidates(
+    config: Config, survival: SurvivalModel | None, censored: bool, parts: dict[str, tuple[pd.DataFrame, pd.DataFrame]]
+) -> tuple[dict, tuple[FittedEstimator, FittedEstimator | None, list[FittedEstimator], pd.Series]]:
+    """The simple baselines and the estimators (main, scorecard, compared, selection) of labelled or censored training.
+
+    ``parts`` maps ``train``, ``calibration`` and ``test`` to (features, frame).
+    """
+    (X_train, train), (X_cal, cal) = parts["train"], parts["calibration"]
+    latest = (train.as_of == train.as_of.max()).to_numpy()
+    if censored:
+        bgnbd = bgnbd_baseline(X_train, latest, _event_days(config))
+        baselines = {"bgnbd": bgnbd} if bgnbd is not None else {}
+        return baselines, _fit_censored(config, survival, baselines, parts)
+    baselines = baseline_estimators(X_train, train[TARGET], latest, config.labels.churn.horizon_days)
+    return baselines, _fit_estimators(config, baselines, survival, X_train, train[TARGET], X_cal, cal[TARGET])
+
+
+def _fit_censored(
+    config: Config,
+    survival: SurvivalModel | None,
+    baselines: dict,
+    parts: dict[str, tuple[pd.DataFrame, pd.DataFrame]],
+) -> tuple[FittedEstimator, None, list, pd.Series]:
+    """The estimator of censored training, and the calibration-slice log-likelihoods it was chosen by.
+
+    The hazard model at the definition's horizon, or for purchases BG/NBD
+    (in ``model.candidates``) when its curve explains the calibration
+    slice's observed periods better (:func:`churnml.models.survival.curve_log_likelihood`):
+    the horizon's own labels are not known yet, and beyond the periods the
+    snapshots observed only a model's structure can tell. ``baselines``
+    holds the BG/NBD baseline when it could be fitted; ``parts`` maps
+    ``calibration`` and ``test`` to (features, frame). Chosen,
+    BG/NBD is refitted on the latest snapshot's histories: it reads no
+    label, so the newest data are fair game.
+    """
+    (X_cal, cal), (X_test, test) = parts["calibration"], parts["test"]
+    days = _event_days(config)
+    if survival is None or not AtHorizon.fits(survival, days):
+        raise ValueError(
+            f"censored training (model.training) needs the survival model over the {days}-day horizon: survival.enabled, "
+            f"a definition with an event time (inactivity, contractual, no_purchase) and survival.periods x period_days >= {days}"
+        )
+    hazards = FittedEstimator("survival", AtHorizon(survival, days), None, "isotonic")
+    candidates, curves = {"survival": hazards}, {"survival": survival.survival(X_cal)}
+    bgnbd = baselines.get("bgnbd")
+    if survival.event == "purchase" and "bgnbd" in config.model.candidates and bgnbd is not None:
+        candidates["bgnbd"] = FittedEstimator("bgnbd", bgnbd, None, None, explainer=hazards)
+        curves["bgnbd"] = bgnbd.survival(X_cal, survival.period_days, survival.periods)
+    events, observed = cal.event_period.to_numpy(), cal.periods_observed.to_numpy()
+    fit = pd.Series({name: curve_log_likelihood(curve, events, observed) for name, curve in curves.items()}, name="calibration_log_likelihood")
+    chosen = fit.idxmax() if fit.max() > fit["survival"] else "survival"
+    logger.info("calibration-slice log-likelihood per snapshot by candidate: %s; chosen: %s", fit.round(4).to_dict(), chosen)
+    if chosen == "bgnbd":
+        latest = bgnbd_baseline(X_test, (test.as_of == test.as_of.max()).to_numpy(), days)
+        return replace(candidates["bgnbd"], estimator=latest or bgnbd), None, [], fit
+    return candidates[chosen], None, [], fit
+
+
+def _event_days(config: Config) -> int:
+    """Days after as_of within which the churn event must happen: ``within_days`` for inactivity, else the horizon."""
+    churn = config.labels.churn
+    return getattr(churn, "within_days", churn.horizon_days)
 
 
 def _fit_estimators(
@@ -505,7 +615,7 @@ def _fit_estimators(
     candidates = {"lightgbm": lightgbm} | {
         name: calibrate(name, estimator, X_cal, y_cal, settings) for name, estimator in baselines.items() if name in settings.candidates
     }
-    days = getattr(config.labels.churn, "within_days", config.labels.churn.horizon_days)  # when the churn event must happen
+    days = _event_days(config)
     if "survival" in settings.candidates and survival is not None and AtHorizon.fits(survival, days):
         candidates["survival"] = FittedEstimator("survival", AtHorizon(survival, days), None, "isotonic")  # its hazards are, on the same slice
     chosen, selection = choose({name: c.raw_proba(X_cal) for name, c in candidates.items()}, y_cal.to_numpy(), "lightgbm")

@@ -5,6 +5,10 @@ through :func:`write_outputs`: ``<stem>.parquet`` keeps the codes and exact
 values, ``<stem>.csv`` is :func:`for_people` in the chosen language (codes in
 words, headers translated), UTF-8 with a byte-order mark so that Excel reads
 Chinese correctly. Both are written atomically (:func:`churnml.files.atomic_path`).
+No text cell of the CSV starts a formula: a cell a spreadsheet would run
+(first character, or first after leading blanks, one of ``= + - @``, tab,
+carriage return) gets a leading ``'``, as OWASP recommends against CSV
+injection; numeric columns and the Parquet file are kept exact.
 """
 
 from __future__ import annotations
@@ -34,6 +38,26 @@ def _as_json(frame: pd.DataFrame) -> pd.DataFrame:
         if flat[column].map(lambda v: isinstance(v, (dict, list))).any():
             flat[column] = flat[column].map(lambda v: json.dumps(v, ensure_ascii=False) if isinstance(v, (dict, list)) else v)
     return flat
+
+
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _inert(value):
+    """Text a spreadsheet would run as a formula, prefixed with ``'`` so that it shows as text; anything else as it is."""
+    if isinstance(value, str) and (value.startswith(FORMULA_START) or value.lstrip().startswith(FORMULA_START)):
+        return "'" + value
+    return value
+
+
+def _without_formulas(frame: pd.DataFrame) -> pd.DataFrame:
+    """Every text cell (and header) made inert; numeric, boolean and date columns untouched."""
+    safe = frame.copy()
+    for i, (_, values) in enumerate(safe.items()):
+        if values.dtype == object or isinstance(values.dtype, (pd.StringDtype, pd.CategoricalDtype)):
+            safe.isetitem(i, values.astype(object).map(_inert))
+    safe.columns = [_inert(c) for c in safe.columns]
+    return safe
 
 
 def for_people(frame: pd.DataFrame, language: str = "en") -> pd.DataFrame:
@@ -73,15 +97,17 @@ def write_outputs(frame: pd.DataFrame, stem: str | Path, language: str | None = 
     The Parquet file keeps the frame's columns and codes. The CSV file is
     :func:`for_people` in ``language`` (default: the language the warning
     list was scored in, else English), UTF-8 with a byte-order mark so that
-    Excel opens Chinese text correctly. A crash mid-write leaves the previous
-    files as they were.
+    Excel opens Chinese text correctly, with no text cell that starts a
+    formula (see the module docstring) and RFC 4180 line ends, so that a
+    carriage return inside a cell is quoted. A crash mid-write leaves the
+    previous files as they were.
     """
     stem = Path(stem)
-    machines, people = _as_json(frame), _as_json(for_people(frame, language or frame.attrs.get("language", "en")))
+    machines, people = _as_json(frame), _without_formulas(_as_json(for_people(frame, language or frame.attrs.get("language", "en"))))
     written = []
     for suffix, write in (
         (".parquet", lambda f: machines.to_parquet(f, index=False)),
-        (".csv", lambda f: people.to_csv(f, index=False, encoding="utf-8-sig")),
+        (".csv", lambda f: people.to_csv(f, index=False, encoding="utf-8-sig", lineterminator="\r\n")),
     ):
         with atomic_path(stem.with_suffix(suffix)) as tmp:
             write(tmp)

@@ -34,23 +34,38 @@ def make_training_frame(
     as_of: str | pd.Timestamp | Sequence[str | pd.Timestamp],
     churn: ChurnDefinition | None = None,
     config: Config | str | dict | None = None,
+    censored: bool = False,
 ) -> pd.DataFrame:
-    """Indicators joined with labels for many monthly snapshots: eligible, complete rows only.
+    """Indicators joined with labels for many monthly snapshots: eligible rows with a complete label.
+
+    Parameters
+    ----------
+    censored : bool
+        Keep eligible rows whose horizon runs past the data as well (their
+        ``churned`` is missing): the hazard model learns from the periods
+        they observed. Needs ``survival.enabled`` and a definition with an
+        event time.
 
     Returns
     -------
     pandas.DataFrame
-        customer_id, as_of, every indicator, and ``churned`` (int 0/1);
-        with ``survival.enabled`` and an event-time definition also
-        ``churn_period`` and ``periods_observed`` (:func:`churn_periods`).
+        customer_id, as_of, every indicator, and ``churned`` (int 0/1; float
+        with NaN for incomplete labels when ``censored``); with
+        ``survival.enabled`` and an event-time definition also
+        ``event_period`` and ``periods_observed`` (:func:`churn_periods`).
         How many rows each status removed is logged.
     """
     cfg = load_config(config)
     tables = load_tables(tables, cfg)
+    churn = churn or cfg.labels.churn
+    survival = cfg.survival.enabled and churn.EVENT is not None
+    if censored and not survival:
+        raise ValueError(f"censored training needs survival.enabled and a churn definition with an event time, not {churn.kind}")
     labels = churn_labels(tables, as_of, churn, cfg)
     counts = labels.status.value_counts()
     logger.info("snapshot rows by label status: %s", counts.to_dict())
-    keep = labels[labels.status == "eligible"][["customer_id", "as_of", "churned"]]
+    kept = ["eligible", "incomplete"] if censored else ["eligible"]
+    keep = labels[labels.status.isin(kept)][["customer_id", "as_of", "churned"]]
     if keep.empty:
         raise ValueError(
             f"no eligible snapshot with a complete label (statuses: {counts.to_dict()}); "
@@ -59,11 +74,12 @@ def make_training_frame(
     dates = sorted(keep.as_of.unique())
     panel = build_indicators(tables, dates, cfg)
     frame = panel.merge(keep, on=["customer_id", "as_of"], how="inner", validate="one_to_one")
-    frame["churned"] = frame.churned.astype("int64")
-    churn = churn or cfg.labels.churn
-    if cfg.survival.enabled and churn.EVENT_TIME:
+    frame["churned"] = frame.churned.astype("float64" if censored else "int64")
+    if survival:
         periods = churn_periods(tables, dates, churn, cfg)
         frame = frame.merge(periods, on=["customer_id", "as_of"], how="left", validate="one_to_one")
+        if censored:  # a snapshot must have seen one period to teach the hazards anything
+            frame = frame[frame.periods_observed > 0].reset_index(drop=True)
     return frame
 
 

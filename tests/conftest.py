@@ -10,6 +10,19 @@ import pandas as pd
 import pytest
 
 
+def orders_on_days(order_days: dict[str, list[float]], day0: pd.Timestamp):
+    """Customers with one 10.0 order on each of the given days after ``day0`` (negative: before it)."""
+    import churnml as cm
+
+    customers = pd.DataFrame({"customer_id": list(order_days), "signup_date": day0 - pd.Timedelta(days=400)})
+    orders = pd.DataFrame(
+        [(cid, day0 + pd.Timedelta(days=day), 10.0) for cid, days in order_days.items() for day in days],
+        columns=["customer_id", "order_date", "amount"],
+    )
+    orders.insert(0, "order_id", [f"o{i}" for i in range(len(orders))])
+    return cm.from_pandas({"customers": customers, "orders": orders})
+
+
 @pytest.fixture
 def tiny_frames() -> dict[str, pd.DataFrame]:
     """A small valid world typed by hand: three customers, a few rows per table."""

@@ -62,11 +62,15 @@ def test_a_baseline_replaces_the_main_model_when_it_ranks_better_and_not_on_a_ti
     assert choose({"lightgbm": good}, y, "lightgbm")[0] == "lightgbm"
 
 
-def test_on_a_bgnbd_world_the_default_pipeline_ships_the_better_model_and_still_explains_it(world):
-    config = {"labels": {"churn": {"kind": "no_purchase", "horizon_days": 90}, "min_tenure_days": 0}, "tracking": {"enabled": False}}
+def test_on_a_bgnbd_world_labelled_training_ships_the_better_model_and_still_explains_it(world):
+    config = {
+        "labels": {"churn": {"kind": "no_purchase", "horizon_days": 90}, "min_tenure_days": 0},
+        "model": {"training": "labelled"},
+        "tracking": {"enabled": False},
+    }
     tables = cm.from_pandas(world)
     model = cm.ChurnModel(config).fit(tables)
-    assert set(model.selection_.index) == {"lightgbm", "rfm_logistic", "bgnbd"}
+    assert set(model.selection_.index) == {"lightgbm", "rfm_logistic", "bgnbd", "survival"}
     chosen = model.fitted_.name
     assert chosen == model.selection_.idxmax()
     report = cm.evaluation.report(model)
@@ -76,5 +80,5 @@ def test_on_a_bgnbd_world_the_default_pipeline_ships_the_better_model_and_still_
     assert scored.customer_id.is_unique and scored.churn_probability.notna().all()
     assert scored.primary_cause.notna().all() and model.feature_importance().index[0] in model.schema_.columns
     # the forced alternative: no candidates, LightGBM always
-    forced = cm.ChurnModel({**config, "model": {"candidates": []}}).fit(tables)
+    forced = cm.ChurnModel({**config, "model": {"training": "labelled", "candidates": []}}).fit(tables)
     assert forced.fitted_.name == "lightgbm" and list(forced.selection_.index) == ["lightgbm"]

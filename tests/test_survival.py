@@ -7,19 +7,14 @@ import pytest
 import churnml as cm
 from churnml.config import Config, Drop, Inactivity
 from churnml.labels import churn_periods
+from tests.conftest import orders_on_days
 
 D = pd.Timestamp("2024-07-01")
 
 
-def _tables(order_days: dict[str, list[int]]) -> cm.Tables:
+def _tables(order_days: dict[str, list[float]]) -> cm.Tables:
     """Customers with orders on the given days after D (negative: before D)."""
-    customers = pd.DataFrame({"customer_id": list(order_days), "signup_date": D - pd.Timedelta(days=400)})
-    orders = pd.DataFrame(
-        [(cid, D + pd.Timedelta(days=day), 10.0) for cid, days in order_days.items() for day in days],
-        columns=["customer_id", "order_date", "amount"],
-    )
-    orders.insert(0, "order_id", [f"o{i}" for i in range(len(orders))])
-    return cm.from_pandas({"customers": customers, "orders": orders})
+    return orders_on_days(order_days, D)
 
 
 def test_churn_periods_by_hand():
@@ -36,17 +31,17 @@ def test_churn_periods_by_hand():
     out = churn_periods(tables, [D], churn, config).set_index("customer_id")
     # the data ends 400 days after D: 400 - 180 = 220 days, 7 whole periods of 30 days can be told
     assert (out.periods_observed == 7).all()
-    assert out.churn_period.to_dict() == {"stops_day_40": 2.0, "silent_before": 1.0, "stays": pytest.approx(np.nan, nan_ok=True), "returns_late": 1.0}
+    assert out.event_period.to_dict() == {"stops_day_40": 2.0, "silent_before": 1.0, "stays": pytest.approx(np.nan, nan_ok=True), "returns_late": 1.0}
 
 
 def test_churn_periods_read_only_the_future_and_are_censored_at_the_end_of_the_data():
     base = {"a": [-60, -30, 10, 100], "long": list(range(-300, 300, 15))}
     first = churn_periods(_tables(base), [D], Inactivity(), Config()).set_index("customer_id")
     # data ends 285 days after D: (285 - 180) // 30 = 3 periods observed; "a" stops at day 100, period 4: not known yet
-    assert first.loc["a", "periods_observed"] == 3 and np.isnan(first.loc["a", "churn_period"])
+    assert first.loc["a", "periods_observed"] == 3 and np.isnan(first.loc["a", "event_period"])
     later = _tables({"a": base["a"], "long": base["long"] + [600]})  # the data goes on: more periods can be told
     second = churn_periods(later, [D], Inactivity(), Config()).set_index("customer_id")
-    assert second.loc["a", "churn_period"] == 4.0  # the longer data now tells period 4
+    assert second.loc["a", "event_period"] == 4.0  # the longer data now tells period 4
     with pytest.raises(ValueError, match="event time"):
         churn_periods(_tables(base), [D], Drop(), Config())
 

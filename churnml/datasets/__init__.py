@@ -6,11 +6,12 @@
 * :mod:`.generators`: one generator per raw table;
 * :mod:`.retention`: a simulated retention programme (``interventions``);
 * :mod:`.sample`: :func:`load_sample`, the bundled ``data/sample/``;
-* :mod:`.btyd`: :class:`BgNbd`, order logs from the field's standard model of
-  repeat buying, with the exact optimal forecast (a bench churnml did not write).
+* :mod:`.btyd`: :class:`BgNbd` and :class:`ParetoNbd`, order logs from the
+  field's standard models of repeat buying, with their exact optimal forecasts
+  (benches churnml did not write).
 """
 
-from churnml.datasets.btyd import BgNbd
+from churnml.datasets.btyd import BgNbd, ParetoNbd
 from churnml.datasets.retention import RetentionProgramme
 from churnml.datasets.sample import SAMPLE_DIR, SAMPLE_SPEC, load_sample, load_sample_truth, write_sample
 from churnml.datasets.world import make_synthetic, synthetic_frames, write_synthetic
@@ -19,6 +20,7 @@ __all__ = [
     "SAMPLE_DIR",
     "SAMPLE_SPEC",
     "BgNbd",
+    "ParetoNbd",
     "RetentionProgramme",
     "load_sample",
     "load_sample_truth",

@@ -34,7 +34,7 @@ from churnml.models.btyd import fit_bgnbd
 
 __all__ = [
     "ORDER_HISTORY", "RANKINGS", "RECENCY", "RFM_FEATURES",
-    "BgNbdClassifier", "RfmLogistic", "baseline_estimators", "choose", "ranking_scores",
+    "BgNbdClassifier", "RfmLogistic", "baseline_estimators", "bgnbd_baseline", "choose", "ranking_scores",
 ]
 
 logger = logging.getLogger(__name__)
@@ -108,18 +108,39 @@ class BgNbdClassifier(_ProbabilityBaseline):
         p = self.params_.p_no_purchase(*_order_history(X), self.horizon_days)
         return np.column_stack([1.0 - p, p])
 
+    def at(self, days: int) -> BgNbdClassifier:
+        """The same fitted model, for no order within ``days`` instead."""
+        other = BgNbdClassifier(days)
+        other.params_, other.classes_ = self.params_, self.classes_
+        return other
+
+    def survival(self, X: pd.DataFrame, period_days: int, periods: int) -> np.ndarray:
+        """P(no order within k periods) for k = 1..``periods``, shape (rows, periods): the curve a hazard model is compared with."""
+        check_is_fitted(self, "params_")
+        history = _order_history(X)
+        return np.column_stack([self.params_.p_no_purchase(*history, k * period_days) for k in range(1, periods + 1)])
+
 
 def baseline_estimators(X_train: pd.DataFrame, y_train: pd.Series, latest: np.ndarray, horizon_days: int) -> dict:
     """The probability baselines whose indicators ``X_train`` has, fitted (``latest`` marks the latest snapshot's rows)."""
     out = {}
     if set(RFM_FEATURES) <= set(X_train.columns) and y_train.nunique() == 2:
         out["rfm_logistic"] = RfmLogistic().fit(X_train, y_train)
-    if set(ORDER_HISTORY) <= set(X_train.columns) and (X_train.loc[latest, ORDER_HISTORY[0]] > 0).any():
-        try:
-            out["bgnbd"] = BgNbdClassifier(horizon_days).fit(X_train[latest])
-        except ValueError as error:  # a baseline that cannot be fitted is left out, not fatal
-            logger.warning("no BG/NBD baseline: %s", error)
+    bgnbd = bgnbd_baseline(X_train, latest, horizon_days)
+    if bgnbd is not None:
+        out["bgnbd"] = bgnbd
     return out
+
+
+def bgnbd_baseline(X_train: pd.DataFrame, latest: np.ndarray, horizon_days: int) -> BgNbdClassifier | None:
+    """BG/NBD fitted on the ``latest`` rows' order histories; None when ``X_train`` lacks them or the fit fails (logged)."""
+    if not set(ORDER_HISTORY) <= set(X_train.columns) or not (X_train.loc[latest, ORDER_HISTORY[0]] > 0).any():
+        return None
+    try:
+        return BgNbdClassifier(horizon_days).fit(X_train[latest])
+    except ValueError as error:  # a baseline that cannot be fitted is left out, not fatal
+        logger.warning("no BG/NBD baseline: %s", error)
+        return None
 
 
 def ranking_scores(X: pd.DataFrame) -> pd.DataFrame:

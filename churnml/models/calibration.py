@@ -20,6 +20,7 @@ from sklearn.calibration import CalibratedClassifierCV
 from sklearn.frozen import FrozenEstimator
 
 from churnml.config import ModelSettings
+from churnml.models.lightgbm import booster_importance
 from churnml.models.scorecard import RuleScorecard
 from churnml.models.treeshap import FastTreeShap
 
@@ -75,9 +76,11 @@ class FittedEstimator:
         return model.predict_proba(X)[:, 1]
 
     def contributions(self, X: pd.DataFrame) -> pd.DataFrame:
-        """Risk contribution of each indicator: TreeSHAP log-odds (LightGBM) or deducted points (scorecard)."""
+        """Risk contribution of each indicator: TreeSHAP log-odds (LightGBM, the hazard model) or deducted points (scorecard)."""
         if self.explainer is not None:
             return self.explainer.contributions(X)
+        if hasattr(self.estimator, "contributions"):  # the hazard model knows its period and its event's sign
+            return self.estimator.contributions(X)
         if isinstance(self.estimator, RuleScorecard):
             points = self.estimator.deductions(X)
             by_indicator = {r.name: r.indicator for r in self.estimator.rules_}
@@ -92,16 +95,15 @@ class FittedEstimator:
         if self.explainer is not None:
             return self.explainer.feature_importance()
         estimator = self.estimator
+        if hasattr(estimator, "feature_importance"):  # the hazard model, whose period is not an indicator
+            return estimator.feature_importance()
         if isinstance(estimator, RuleScorecard):
             points = pd.Series({r.indicator: 0.0 for r in estimator.rules_})
             for r in estimator.rules_:
                 points[r.indicator] += r.points
             return points.rename("rule_points").to_frame().sort_values("rule_points", ascending=False)
-        booster = estimator.booster_
-        table = pd.DataFrame(
-            {"gain": booster.feature_importance("gain"), "splits": booster.feature_importance("split")}, index=booster.feature_name()
-        )
-        return table.sort_values("gain", ascending=False)
+        return booster_importance(estimator.booster_)
+
 
 
 def calibrate(name: str, estimator: object, X_cal: pd.DataFrame, y_cal: pd.Series, settings: ModelSettings) -> FittedEstimator:

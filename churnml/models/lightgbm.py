@@ -10,7 +10,7 @@ import pandas as pd
 
 from churnml.config import LightGBMSettings
 
-__all__ = ["fit_early_stopped", "make_lightgbm"]
+__all__ = ["booster_importance", "fit_early_stopped", "make_lightgbm"]
 
 logger = logging.getLogger(__name__)
 
@@ -32,3 +32,9 @@ def fit_early_stopped(
         callbacks=[lgb.early_stopping(rounds, first_metric_only=True, verbose=False)],
     )
     return model
+
+
+def booster_importance(booster: lgb.Booster) -> pd.DataFrame:
+    """A LightGBM booster's total gain and split count per feature, largest gain first."""
+    table = pd.DataFrame({"gain": booster.feature_importance("gain"), "splits": booster.feature_importance("split")}, index=booster.feature_name())
+    return table.sort_values("gain", ascending=False)

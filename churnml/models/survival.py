@@ -31,7 +31,14 @@ The hazard model is also a candidate for the main probability
 (:class:`AtHorizon`, ``model.candidates``): its churn within the
 definition's horizon competes with the classifier on the calibration slice,
 and when it ranks better, ``churn_probability``, the health score, the
-levels and ``p_churn_<h>d`` all come from the same hazards.
+levels and ``p_churn_<h>d`` all come from the same hazards. With
+``model.training: censored`` it is the model: a horizon longer than any
+snapshot observed is composed from the per-period hazards.
+
+For ``no_purchase`` the event is the next purchase, not the churn: the
+curve is the probability of no purchase yet, ``p_churn_<h>d`` is the curve
+itself at ``h`` and ``expected_active_months`` the expected months until the
+next purchase within the curve's window.
 """
 
 from __future__ import annotations
@@ -46,24 +53,25 @@ from sklearn.isotonic import IsotonicRegression
 
 from churnml.config import LightGBMSettings, SurvivalSettings
 from churnml.constants import MONTH_DAYS
-from churnml.models.lightgbm import fit_early_stopped, make_lightgbm
+from churnml.models.lightgbm import booster_importance, fit_early_stopped, make_lightgbm
+from churnml.models.treeshap import FastTreeShap
 
-__all__ = ["PERIOD", "AtHorizon", "SurvivalModel", "person_periods"]
+__all__ = ["PERIOD", "AtHorizon", "SurvivalModel", "churned_within", "curve_log_likelihood", "person_periods"]
 
 logger = logging.getLogger(__name__)
 
 PERIOD = "period"  # the feature that says which period after as_of a row is about
 
 
-def person_periods(X: pd.DataFrame, churn_period: pd.Series, periods_observed: pd.Series, periods: int) -> tuple[pd.DataFrame, np.ndarray]:
-    """One row per snapshot and period the customer was observed at risk, and the churn flag of that period.
+def person_periods(X: pd.DataFrame, event_period: pd.Series, periods_observed: pd.Series, periods: int) -> tuple[pd.DataFrame, np.ndarray]:
+    """One row per snapshot and period the customer was observed at risk, and the event flag of that period.
 
     Parameters
     ----------
     X : DataFrame
         Feature rows, one per snapshot.
-    churn_period : Series
-        First period with churn (1-based), NaN when none was observed.
+    event_period : Series
+        First period with the event (1-based), NaN when none was observed.
     periods_observed : Series
         Periods whose outcome the data can tell.
     periods : int
@@ -81,7 +89,7 @@ def person_periods(X: pd.DataFrame, churn_period: pd.Series, periods_observed: p
     >>> rows.assign(y=y).values.tolist()
     [[1.0, 1.0, 0.0], [1.0, 2.0, 1.0], [2.0, 1.0, 0.0], [2.0, 2.0, 0.0], [2.0, 3.0, 0.0]]
     """
-    event = churn_period.to_numpy(dtype="float64")
+    event = event_period.to_numpy(dtype="float64")
     observed = np.minimum(periods_observed.to_numpy(dtype="int64"), periods)
     counts = np.where(np.isnan(event), observed, np.minimum(np.nan_to_num(event, nan=0).astype("int64"), observed))
     counts = np.maximum(counts, 0)
@@ -94,15 +102,67 @@ def person_periods(X: pd.DataFrame, churn_period: pd.Series, periods_observed: p
     return out, y
 
 
+def churned_within(event_period: np.ndarray, periods_observed: np.ndarray, k: int, event: str) -> np.ndarray:
+    """Churn within ``k`` periods from the event periods: 1/0, NaN where the data cannot tell yet.
+
+    Examples
+    --------
+    >>> churned_within(np.array([2.0, np.nan, np.nan]), np.array([5, 5, 1]), 3, "churn").tolist()
+    [1.0, 0.0, nan]
+    >>> churned_within(np.array([2.0, np.nan, np.nan]), np.array([5, 5, 1]), 3, "purchase").tolist()
+    [0.0, 1.0, nan]
+    """
+    happened = (event_period <= k).astype("float64")
+    churned = happened if event == "churn" else 1.0 - happened
+    return np.where(periods_observed >= k, churned, np.nan)
+
+
+def curve_log_likelihood(no_event: np.ndarray, event_period: np.ndarray, periods_observed: np.ndarray) -> float:
+    """Mean log-likelihood per snapshot of what the data observed, under a curve of "no event yet" probabilities.
+
+    A snapshot whose event fell in period ``j`` scores ``log(S(j-1) - S(j))``;
+    one without an event in its ``m`` observed periods, ``log S(m)``
+    (right-censoring). It judges any model of the time to the event, on the
+    periods the data can tell, whatever the horizon.
+
+    Parameters
+    ----------
+    no_event : ndarray, shape (rows, periods)
+        ``S(k)``, non-increasing in ``k``.
+    event_period, periods_observed : ndarray
+        As in :func:`churnml.labels.churn_periods` (only rows with ``periods_observed >= 1`` count).
+
+    Examples
+    --------
+    >>> S = np.array([[0.5, 0.25], [0.5, 0.25]])
+    >>> round(curve_log_likelihood(S, np.array([2.0, np.nan]), np.array([2, 1])), 4)  # (log 0.25 + log 0.5) / 2
+    -1.0397
+    """
+    observed = np.minimum(periods_observed, no_event.shape[1]).astype("int64")
+    keep = observed >= 1
+    curve = np.column_stack([np.ones(len(no_event)), no_event])[keep]
+    event, observed = event_period[keep], observed[keep]
+    rows = np.arange(len(curve))
+    happened = ~np.isnan(event) & (np.nan_to_num(event, nan=0.0) <= observed)
+    j = np.where(happened, np.nan_to_num(event, nan=0.0), 0).astype("int64")
+    p = np.where(happened, curve[rows, np.maximum(j - 1, 0)] - curve[rows, j], curve[rows, observed])
+    return float(np.mean(np.log(np.clip(p, 1e-12, None))))
+
+
 @dataclass
 class SurvivalModel:
-    """Calibrated discrete-time hazards; see the module docstring."""
+    """Calibrated discrete-time hazards; see the module docstring.
+
+    ``event`` is what the hazards are of: ``churn``, or ``purchase`` for the
+    ``no_purchase`` definition (churn within h days is then no event).
+    """
 
     estimator: lgb.LGBMClassifier
     calibrator: IsotonicRegression
     period_days: int
     periods: int
     horizons_days: list[int]
+    event: str = "churn"
 
     @classmethod
     def fit(
@@ -114,31 +174,32 @@ class SurvivalModel:
         settings: SurvivalSettings,
         lightgbm: LightGBMSettings,
         seed: int,
+        event: str = "churn",
     ) -> SurvivalModel:
         """Fit the hazard model on training snapshots; early stopping and isotonic calibration on the calibration slice.
 
-        ``train`` and ``cal`` carry ``churn_period`` and ``periods_observed``
-        (:func:`churnml.labels.churn_periods`).
+        ``train`` and ``cal`` carry ``event_period`` and ``periods_observed``
+        (:func:`churnml.labels.churn_periods`); ``event`` says what the periods count to.
         """
         expected = float(np.minimum(train.periods_observed, settings.periods).mean()) if len(train) else 0.0
         if expected * len(train) > settings.max_rows:  # a random share of snapshots, each with its whole path
             keep = train.sample(frac=settings.max_rows / (expected * len(train)), random_state=seed).index
             logger.info("survival model: %d of %d training snapshots (survival.max_rows)", len(keep), len(train))
             X_train, train = X_train.loc[keep], train.loc[keep]
-        rows, y = person_periods(X_train, train.churn_period, train.periods_observed, settings.periods)
-        cal_rows, cal_y = person_periods(X_cal, cal.churn_period, cal.periods_observed, settings.periods)
+        rows, y = person_periods(X_train, train.event_period, train.periods_observed, settings.periods)
+        cal_rows, cal_y = person_periods(X_cal, cal.event_period, cal.periods_observed, settings.periods)
         if y.sum() == 0 or cal_y.sum() == 0:
-            raise ValueError("the survival model saw no churn in the training or calibration periods")
+            raise ValueError(f"the survival model saw no {event} in the training or calibration periods")
         # hazards are probabilities in their own right: no class weights, so isotonic has little to repair
         model = make_lightgbm(lightgbm.model_copy(update={"class_weight": None, "learning_rate": settings.learning_rate}), seed)
         fit_early_stopped(model, rows, y, cal_rows, cal_y, metric="binary_logloss", rounds=lightgbm.early_stopping_rounds)
         raw = model.predict_proba(cal_rows)[:, 1]
         calibrator = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip").fit(raw, cal_y)
         logger.info(
-            "survival model: %d customer-period rows (%d churns), %d trees; calibrated on %d rows",
-            len(rows), int(y.sum()), model.best_iteration_ or model.n_estimators, len(cal_rows),
+            "survival model: %d customer-period rows (%d %s events), %d trees; calibrated on %d rows",
+            len(rows), int(y.sum()), event, model.best_iteration_ or model.n_estimators, len(cal_rows),
         )
-        return cls(model, calibrator, settings.period_days, settings.periods, list(settings.horizons_days))
+        return cls(model, calibrator, settings.period_days, settings.periods, list(settings.horizons_days), event)
 
     @property
     def columns(self) -> list[str]:
@@ -155,15 +216,34 @@ class SurvivalModel:
         return self.calibrator.predict(raw).reshape(len(X), self.periods)
 
     def survival(self, X: pd.DataFrame) -> np.ndarray:
-        """Probability of still being active after each period, shape (rows, periods); non-increasing."""
+        """Probability of no event yet after each period, shape (rows, periods); non-increasing."""
         return np.cumprod(1.0 - self.hazards(X), axis=1)
+
+    def p_churn(self, X: pd.DataFrame, days: float) -> np.ndarray:
+        """Probability of churn within ``days`` (any length up to the curve's end), from the per-period hazards.
+
+        Inside a period the hazard is spread evenly in time:
+        ``S(k + f) = S(k) (1 - h_{k+1}) ** f``.
+        """
+        return self._p_churn(self.hazards(X), days)
+
+    def _p_churn(self, hazards: np.ndarray, days: float) -> np.ndarray:
+        periods = days / self.period_days
+        if not 0 < periods <= self.periods:
+            raise ValueError(f"{days} days is outside the survival curve (1 to {self.period_days * self.periods} days)")
+        whole = int(np.floor(periods))
+        none_yet = np.prod(1.0 - hazards[:, :whole], axis=1)
+        if periods > whole:
+            none_yet = none_yet * (1.0 - hazards[:, whole]) ** (periods - whole)
+        return 1.0 - none_yet if self.event == "churn" else none_yet
 
     def predict(self, X: pd.DataFrame) -> pd.DataFrame:
         """``p_churn_<h>d`` per horizon, ``survival_curve`` (list per row) and ``expected_active_months``."""
-        curve = self.survival(X)
+        hazards = self.hazards(X)
+        curve = np.cumprod(1.0 - hazards, axis=1)
         out = pd.DataFrame(index=X.index)
         for h in self.horizons_days:
-            out[f"p_churn_{h}d"] = 1.0 - curve[:, h // self.period_days - 1]
+            out[f"p_churn_{h}d"] = self._p_churn(hazards, h)
         out["survival_curve"] = [row.tolist() for row in curve.round(12)]
         out["expected_active_months"] = curve.sum(axis=1) * self.period_days / MONTH_DAYS
         return out
@@ -182,10 +262,37 @@ class AtHorizon:
     classes_ = np.array([0, 1])
 
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
-        p = 1.0 - self.survival.survival(X)[:, self.days // self.survival.period_days - 1]
+        p = self.survival.p_churn(X, self.days)
         return np.column_stack([1.0 - p, p])
+
+    def at(self, days: int) -> AtHorizon:
+        """The same hazards, for churn within ``days`` instead."""
+        return AtHorizon(self.survival, days)
+
+    @property
+    def booster_(self) -> lgb.Booster:
+        """The hazard model's booster (its importances include the period)."""
+        return self.survival.estimator.booster_
+
+    def contributions(self, X: pd.DataFrame) -> pd.DataFrame:
+        """Each indicator's TreeSHAP contribution to the churn log-odds of the hazard in the horizon's last period.
+
+        For a purchase event the signs turn: what raises the chance of a
+        purchase lowers the risk of churn.
+        """
+        if getattr(self, "_shap", None) is None:
+            self._shap = FastTreeShap(self.booster_)
+        rows = X.copy()
+        rows[PERIOD] = float(np.ceil(self.days / self.survival.period_days))
+        phi = self._shap.contributions(rows)[:, :-1] * (1.0 if self.survival.event == "churn" else -1.0)
+        out = pd.DataFrame(phi, index=X.index, columns=self._shap.feature_names)
+        return out.drop(columns=PERIOD)
+
+    def feature_importance(self) -> pd.DataFrame:
+        """The hazard model's total gain and split count per indicator (the period left out)."""
+        return booster_importance(self.booster_).drop(index=PERIOD, errors="ignore")
 
     @staticmethod
     def fits(survival: SurvivalModel, days: int) -> bool:
-        """Whether ``days`` is a whole number of periods on the survival curve."""
-        return days % survival.period_days == 0 and days <= survival.period_days * survival.periods
+        """Whether ``days`` lies on the survival curve."""
+        return 0 < days <= survival.period_days * survival.periods

@@ -2,7 +2,8 @@
 
 :func:`retrain` is what a scheduler runs:
 
-1. take a lock (``<output_dir>/retrain.lock``): a second concurrent run fails;
+1. take an OS lock (``flock`` on ``<output_dir>/retrain.lock``): a second
+   concurrent run fails; the lock of a run that died is released by the kernel;
 2. train a challenger on every month whose label is complete by as_of
    (logged and registered in MLflow with the alias ``challenger``);
 3. score the current champion on the challenger's out-of-time test slice and
@@ -53,6 +54,11 @@ from churnml.ops.registry import load_model, promote, tracking_uri
 from churnml.ops.serving import score
 from churnml.output import write_outputs
 
+try:
+    import fcntl  # POSIX only: the retraining lock (Linux, macOS)
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None
+
 __all__ = ["RetrainResult", "retrain"]
 
 logger = logging.getLogger(__name__)
@@ -60,32 +66,32 @@ logger = logging.getLogger(__name__)
 
 @contextmanager
 def _lock(directory: Path) -> Iterator[None]:
-    """One retraining at a time: a lock file holding the owner's pid; a dead owner's lock is taken over."""
+    """One retraining at a time: an OS lock (``flock``) on ``retrain.lock``, held open for the run.
+
+    The kernel releases it when the holder exits, however it exits (SIGKILL, a crash), so
+    whatever a dead run left in the file blocks nobody, and the file is never deleted (no
+    unlink-then-create race). The holder's pid is written into it only to name it in the error.
+    """
+    if fcntl is None:
+        raise RuntimeError("the retraining lock needs fcntl.flock, which this platform lacks: churnml's jobs run on Linux and macOS")
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / "retrain.lock"
-    for _ in range(2):
-        try:
-            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-            break
-        except FileExistsError:
-            try:
-                owner = int(path.read_text() or 0)
-                os.kill(owner, 0)
-            except (ValueError, ProcessLookupError, FileNotFoundError):
-                logger.warning("removing the stale lock %s (its process is gone)", path)
-                path.unlink(missing_ok=True)
-                continue
-            except PermissionError:
-                pass
-            raise RuntimeError(f"another retraining run (pid {owner}) holds {path}; try again when it has finished") from None
-    else:
-        raise RuntimeError(f"could not take the lock {path}")
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)  # not O_TRUNC: the holder's pid is in it
     try:
-        os.write(fd, str(os.getpid()).encode())
-        os.close(fd)
-        yield
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode(errors="replace").strip()
+            who = f" (pid {holder})" if holder.isdigit() else ""
+            raise RuntimeError(f"another retraining run{who} holds {path}; try again when it has finished") from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        try:
+            yield
+        finally:
+            os.ftruncate(fd, 0)  # released: no pid left to mislead
     finally:
-        path.unlink(missing_ok=True)
+        os.close(fd)  # closing the file releases the lock
 
 
 @dataclass
