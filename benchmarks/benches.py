@@ -13,9 +13,11 @@ customer with an earlier order (lapsed ones included). On the same rows:
 
 * **optimum**: the exact P(no order in H) from the true parameters
   (BG/NBD and Pareto/NBD worlds, :mod:`churnml.datasets.btyd`);
-* **BG/NBD fitted at the cut**: the field's standard model, its four
-  parameters fitted by churnml's maximum likelihood on the histories at the
-  cut (:func:`churnml.models.btyd.fit_bgnbd`; it reads no label);
+* **BG/NBD fitted at the cut**, **Pareto/NBD fitted at the cut**: the
+  field's standard models, their four parameters fitted by churnml's
+  maximum likelihood on the histories at the cut
+  (:func:`churnml.models.btyd.fit_bgnbd`, :func:`~churnml.models.btyd.fit_pareto_nbd`;
+  they read no label);
 * **recency**: days since the last order, as a ranking;
 * **RFM logistic regression**: on log recency, frequency, age and monthly
   spend at the latest month start whose whole horizon lies before the cut,
@@ -26,6 +28,17 @@ customer with an earlier order (lapsed ones included). On the same rows:
 * **churnml (default)**: ``model.training: auto``, which trains a
   ``no_purchase`` definition on censored snapshots
   (:mod:`churnml.models.survival`).
+
+The subscription world (:class:`churnml.datasets.subscriptions.Subscriptions`:
+monthly terms renewed by the shifted-beta-geometric model, logins that fall
+with the churn probability, a payment per term in ``orders``) asks the
+contractual question instead: no active contract H days after the cut
+(``labels.churn: {kind: contract}``), for every customer with one at the
+cut. Its rows: the optimum from renewals and logins; **sBG from tenure
+alone** (the field's standard contractual model, true parameters, logins
+ignored: what the renewals alone can tell); recency as days since the last
+login; the RFM logistic regression; churnml trained ``labelled``,
+``censored`` and with its default.
 """
 
 from __future__ import annotations
@@ -43,27 +56,36 @@ import pandas as pd
 from sklearn.metrics import roc_auc_score
 
 import churnml as cm
+from churnml.data.schema import TIME_COLUMN
 from churnml.datasets.btyd import BgNbd, ParetoNbd, order_history
+from churnml.datasets.subscriptions import Subscriptions
 from churnml.evaluation import score_metrics
 from churnml.models.baselines import RfmLogistic
-from churnml.models.btyd import fit_bgnbd
+from churnml.models.btyd import fit_bgnbd, fit_pareto_nbd
 
 HERE = Path(__file__).resolve().parent
-OPTIMUM, DEFAULT, LABELLED = "optimum (true parameters)", "**churnml (default)**", "churnml, labelled training"
-BASELINES = ("BG/NBD fitted at the cut", "recency (days since last order)", "RFM logistic regression")
+OPTIMUM, DEFAULT, LABELLED, CENSORED = "optimum (true parameters)", "**churnml (default)**", "churnml, labelled training", "churnml, censored training"
+BTYD_AT_CUT = {"BG/NBD fitted at the cut": fit_bgnbd, "Pareto/NBD fitted at the cut": fit_pareto_nbd}
+RECENCY, RFM, TENURE = "recency (days since the last order; subscriptions: login)", "RFM logistic regression", "sBG from tenure alone (true parameters)"
+BASELINES = (*BTYD_AT_CUT, RECENCY, RFM)  # the simple baselines churnml must not lose to; a bench has those that apply
 # this script's block of QUALITY.md; benchmarks.quality rewrites the rest of the file and keeps it
 BLOCK = re.compile(r"<!-- benches:start -->.*?<!-- benches:end -->", re.S)
 
 
 @dataclass(frozen=True)
 class Bench:
-    """A world (``model``: BgNbd, ParetoNbd, or None for churnml's synthetic order log), where it is cut and the horizon."""
+    """A world (``model``: BgNbd, ParetoNbd, Subscriptions, or None for churnml's synthetic order log), where it is cut and the horizon."""
 
     name: str
     model: object
     birth_months: int
     history_months: int
     horizon_days: int
+
+    @property
+    def churn(self) -> str:
+        """The question asked: no order in H (order logs), or no active contract at H (subscriptions)."""
+        return "contract" if isinstance(self.model, Subscriptions) else "no_purchase"
 
 
 START = pd.Timestamp("2024-01-01")
@@ -77,12 +99,15 @@ BENCHES = [
     Bench("pareto-quarter-12m", ParetoNbd(), 3, 12, 180),
     Bench("synthetic-orders", None, 0, 24, 90),
     Bench("synthetic-orders", None, 0, 24, 180),
+    Bench("subscriptions-6m-births-12m", Subscriptions(), 6, 12, 90),
+    Bench("subscriptions-6m-births-12m", Subscriptions(), 6, 12, 180),
+    Bench("subscriptions-quarter-6m", Subscriptions(), 3, 6, 180),
 ]
 
 
-def _config(horizon: int, training: str = "auto") -> dict:
+def _config(horizon: int, training: str = "auto", churn: str = "no_purchase") -> dict:
     return {
-        "labels": {"churn": {"kind": "no_purchase", "horizon_days": horizon}, "min_tenure_days": 0},
+        "labels": {"churn": {"kind": churn, "horizon_days": horizon}, "min_tenure_days": 0},
         "model": {"training": training},
         "tracking": {"enabled": False},
     }
@@ -101,13 +126,13 @@ def _world(bench: Bench, customers: int, seed: int) -> tuple[dict[str, pd.DataFr
 
 
 def _known(frames: dict[str, pd.DataFrame], cut: pd.Timestamp) -> dict[str, pd.DataFrame]:
-    customers, orders = frames["customers"], frames["orders"]
-    return {"customers": customers[customers.signup_date < cut], "orders": orders[orders.order_date < cut]}
+    """Every table as it was before the cut: the rows whose time stamp is earlier."""
+    return {name: frame[frame[TIME_COLUMN[name]] < cut] for name, frame in frames.items()}
 
 
-def _rfm_logistic(known: cm.Tables, cut: pd.Timestamp, horizon: int, ids: pd.Index) -> np.ndarray | None:
+def _rfm_logistic(known: cm.Tables, cut: pd.Timestamp, horizon: int, ids: pd.Index, churn: str) -> np.ndarray | None:
     """The logistic regression fitted at the latest month start whose horizon ends before the cut, applied at the cut."""
-    config = cm.load_config(_config(horizon))
+    config = cm.load_config(_config(horizon, churn=churn))
     dates = cm.labels.labelled_dates(known, config=config)
     if not dates:
         return None
@@ -116,9 +141,9 @@ def _rfm_logistic(known: cm.Tables, cut: pd.Timestamp, horizon: int, ids: pd.Ind
     return RfmLogistic().fit(frame, frame.churned).predict_proba(now)[:, 1]
 
 
-def _bgnbd_at_cut(orders: pd.DataFrame, cut: pd.Timestamp, horizon: int, ids: pd.Index) -> np.ndarray:
+def _btyd_at_cut(fit, orders: pd.DataFrame, cut: pd.Timestamp, horizon: int, ids: pd.Index) -> np.ndarray:
     customers, x, t_x, T = order_history(orders, cut)
-    return pd.Series(fit_bgnbd(x, t_x, T).p_no_purchase(x, t_x, T, horizon), index=customers).reindex(ids).to_numpy()
+    return pd.Series(fit(x, t_x, T).p_no_purchase(x, t_x, T, horizon), index=customers).reindex(ids).to_numpy()
 
 
 def _metrics(y: np.ndarray, p: np.ndarray | None, ranking: bool = False) -> dict[str, float]:
@@ -129,11 +154,11 @@ def _metrics(y: np.ndarray, p: np.ndarray | None, ranking: bool = False) -> dict
     return {k: v for k, v in score_metrics(y, p).items() if k in ("auc_roc", "brier", "ece")}
 
 
-def _churnml(known: dict[str, pd.DataFrame], cut: pd.Timestamp, horizon: int, training: str, ids: pd.Index) -> tuple[np.ndarray | None, dict]:
+def _churnml(known: dict[str, pd.DataFrame], cut: pd.Timestamp, spec: Bench, training: str, ids: pd.Index) -> tuple[np.ndarray | None, dict]:
     tables = cm.from_pandas(known)
     started = time.perf_counter()
     try:
-        model = cm.ChurnModel(_config(horizon, training)).fit(tables)
+        model = cm.ChurnModel(_config(spec.horizon_days, training, spec.churn)).fit(tables)
     except ValueError as error:  # labelled training on a history shorter than the horizon: what the user would see
         return None, {"error": str(error).split(":")[0]}
     seconds = time.perf_counter() - started
@@ -151,44 +176,77 @@ def _churnml(known: dict[str, pd.DataFrame], cut: pd.Timestamp, horizon: int, tr
 def bench(spec: Bench, customers: int, seed: int) -> tuple[pd.DataFrame, dict]:
     frames, cut = _world(spec, customers, seed)
     known = _known(frames, cut)
-    orders, horizon = frames["orders"], spec.horizon_days
-    ids = pd.Index(sorted(known["orders"].customer_id.unique()), name="customer_id")
-    later = orders[(orders.order_date >= cut) & (orders.order_date < cut + pd.Timedelta(days=horizon))]
-    y = (~ids.isin(later.customer_id)).astype("int64")
-    last = known["orders"].groupby("customer_id").order_date.max().reindex(ids)
-    default, facts = _churnml(known, cut, horizon, "auto", ids)
-    labelled, labelled_facts = _churnml(known, cut, horizon, "labelled", ids)
+    horizon = spec.horizon_days
+    ids, y, recency = _population(spec, frames, known, cut)
+    default, facts = _churnml(known, cut, spec, "auto", ids)
     rows = {}
     if spec.model is not None:
-        rows[OPTIMUM] = _metrics(y, spec.model.optimum(orders, cut, horizon).reindex(ids).to_numpy())
-    rows[BASELINES[0]] = _metrics(y, _bgnbd_at_cut(known["orders"], cut, horizon, ids))
-    rows[BASELINES[1]] = _metrics(y, (cut - last).dt.total_seconds().to_numpy(), ranking=True)
-    rows[BASELINES[2]] = _metrics(y, _rfm_logistic(cm.from_pandas(known), cut, horizon, ids))
-    rows[LABELLED] = _metrics(y, labelled)
+        rows[OPTIMUM] = _metrics(y, spec.model.optimum(frames if spec.churn == "contract" else frames["orders"], cut, horizon).reindex(ids).to_numpy())
+    if spec.churn == "contract":
+        rows[TENURE] = _metrics(y, spec.model.optimum(known, cut, horizon, usage=False).reindex(ids).to_numpy())
+    else:
+        for name, fit in BTYD_AT_CUT.items():
+            rows[name] = _metrics(y, _btyd_at_cut(fit, known["orders"], cut, horizon, ids))
+    rows[RECENCY] = _metrics(y, recency, ranking=True)
+    rows[RFM] = _metrics(y, _rfm_logistic(cm.from_pandas(known), cut, horizon, ids, spec.churn))
+    others = {LABELLED: "labelled"} | ({CENSORED: "censored"} if spec.churn == "contract" else {})
+    for row, training in others.items():
+        p, other_facts = _churnml(known, cut, spec, training, ids)
+        rows[row] = _metrics(y, p)
+        facts[training] = other_facts.get("error", f"chose {other_facts.get('chosen')}")
     rows[DEFAULT] = _metrics(y, default)
-    facts.update(
-        cut=cut.date(), rows=len(ids), churn_rate=float(y.mean()), labelled=labelled_facts.get("error", f"chose {labelled_facts.get('chosen')}"),
-        history=f"{known['orders'].order_date.min().date()}..{(cut - pd.Timedelta(days=1)).date()}",
-    )
+    first = known["orders"].order_date.min().date()
+    facts.update(cut=cut.date(), rows=len(ids), churn_rate=float(y.mean()), history=f"{first}..{(cut - pd.Timedelta(days=1)).date()}")
     return pd.DataFrame(rows).T, facts
+
+
+def _population(spec: Bench, frames: dict, known: dict, cut: pd.Timestamp) -> tuple[pd.Index, np.ndarray, np.ndarray]:
+    """Who is scored, the truth and the recency ranking: customers with an order before the cut, or with a contract at it."""
+    until = cut + pd.Timedelta(days=spec.horizon_days)
+    if spec.churn == "contract":
+        ids = pd.Index(sorted(Subscriptions.active(frames["contracts"], cut)), name="customer_id")
+        y = (~ids.isin(Subscriptions.active(frames["contracts"], until))).astype("int64")
+        events, column = known["activity"], "timestamp"
+    else:
+        orders = frames["orders"]
+        ids = pd.Index(sorted(known["orders"].customer_id.unique()), name="customer_id")
+        later = orders[(orders.order_date >= cut) & (orders.order_date < until)]
+        y = (~ids.isin(later.customer_id)).astype("int64")
+        events, column = known["orders"], "order_date"
+    last = events.groupby("customer_id")[column].max().reindex(ids)
+    silent = (cut - last).dt.total_seconds()
+    return ids, y, silent.fillna(silent.max() + 1).to_numpy()  # never active: the most silent of all
 
 
 def _world_text(spec: Bench) -> str:
     if spec.model is None:
         return "churnml's synthetic world, its orders and customers tables only"
     params = ", ".join(f"{k}={v}" for k, v in vars(spec.model).items())
-    return f"{type(spec.model).__name__} ({params}; times in days), first orders spread over {spec.birth_months} months from {START.date()}"
+    births = "signups" if spec.churn == "contract" else "first orders"
+    return f"{type(spec.model).__name__} ({params}; times in days), {births} spread over {spec.birth_months} months from {START.date()}"
+
+
+def _question(spec: Bench) -> tuple[str, str]:
+    """Who is scored and what counts as churn, in words."""
+    if spec.churn == "contract":
+        return "customers with a contract at the cut", "no contract H days later"
+    return "customers with an order before the cut", "no order in H"
+
+
+def _best_baseline(table: pd.DataFrame) -> float:
+    return float(table.auc_roc.reindex(BASELINES).max())
 
 
 def _block(customers: int, seed: int, results: list[tuple[Bench, pd.DataFrame, dict]]) -> list[str]:
     lines = [
         "<!-- benches:start -->",
-        "## Order logs churnml did not write, cut where a user would cut them",
+        "## Order logs and subscriptions churnml did not write, cut where a user would cut them",
         "",
         f"Written by `python -m benchmarks.benches --customers {customers} --seed {seed}` on {dt.date.today()}.",
         "churnml sees the tables before the cut only, is fitted with its defaults and no dates, and scores every customer",
-        "with an order before the cut; the truth is the world's own future. Label: no order in the next H days",
-        "(`labels.churn.kind: no_purchase`, `min_tenure_days: 0`). Every row of a table scores the same customers;",
+        "with an order before the cut (subscriptions: with a contract at it); the truth is the world's own future. Label: no",
+        "order in the next H days (`labels.churn.kind: no_purchase`; subscriptions: no active contract H days after the cut,",
+        "`kind: contract`), `min_tenure_days: 0`. Every row of a table scores the same customers;",
         "*n/a*: the method cannot be fitted on that history. How each row is made: the docstring of benchmarks/benches.py.",
         "",
         "| bench | H | churnml AUC | optimum AUC | best baseline AUC | churnml ECE | chosen | labelled training |",
@@ -197,7 +255,7 @@ def _block(customers: int, seed: int, results: list[tuple[Bench, pd.DataFrame, d
     for spec, table, facts in results:
         optimum = f"{table.auc_roc[OPTIMUM]:.4f}" if OPTIMUM in table.index else "unknown"
         lines.append(
-            f"| {spec.name} | {spec.horizon_days} | {table.auc_roc[DEFAULT]:.4f} | {optimum} | {table.auc_roc[list(BASELINES)].max():.4f} "
+            f"| {spec.name} | {spec.horizon_days} | {table.auc_roc[DEFAULT]:.4f} | {optimum} | {_best_baseline(table):.4f} "
             f"| {table.ece[DEFAULT]:.4f} | {facts['chosen']} | {facts['labelled']} |"
         )
     lines.append("")
@@ -206,8 +264,8 @@ def _block(customers: int, seed: int, results: list[tuple[Bench, pd.DataFrame, d
         lines += [
             f"### {spec.name}, H = {spec.horizon_days} days, cut {facts['cut']}",
             "",
-            f"{_world_text(spec)}. History {facts['history']}; {facts['rows']:,} customers with an order before the cut, "
-            f"no order in H: {facts['churn_rate']:.3f}; churnml scored {facts['scored']:,} of them. Default fit: "
+            f"{_world_text(spec)}. History {facts['history']}; {facts['rows']:,} {_question(spec)[0]}, "
+            f"{_question(spec)[1]}: {facts['churn_rate']:.3f}; churnml scored {facts['scored']:,} of them. Default fit: "
             f"{facts['fit_seconds']:.0f} s, train snapshots {facts['train']}{judged}; chose **{facts['chosen']}** "
             f"({facts['criterion']} on the calibration slice: {facts['selection']}).",
             "",
@@ -216,9 +274,9 @@ def _block(customers: int, seed: int, results: list[tuple[Bench, pd.DataFrame, d
         ]
         if OPTIMUM in table.index:
             lines += [f"churnml - optimum AUC: **{table.auc_roc[DEFAULT] - table.auc_roc[OPTIMUM]:+.4f}**; "
-                      f"- best baseline: **{table.auc_roc[DEFAULT] - table.auc_roc[list(BASELINES)].max():+.4f}**.", ""]
+                      f"- best baseline: **{table.auc_roc[DEFAULT] - _best_baseline(table):+.4f}**.", ""]
         else:
-            lines += [f"churnml - best baseline AUC: **{table.auc_roc[DEFAULT] - table.auc_roc[list(BASELINES)].max():+.4f}**.", ""]
+            lines += [f"churnml - best baseline AUC: **{table.auc_roc[DEFAULT] - _best_baseline(table):+.4f}**.", ""]
     return [*lines, "<!-- benches:end -->"]
 
 

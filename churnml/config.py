@@ -382,7 +382,7 @@ class ModelSettings(_Strict):
     The latest ``test_snapshots`` as_of dates are the out-of-time test slice,
     the ``calibration_snapshots`` before them early-stop LightGBM and fit the
     calibrator, all earlier ones train. With ``training: censored`` (or
-    ``auto`` with ``no_purchase``, or on a history shorter than the split
+    ``auto`` with ``no_purchase`` or ``contract``, or on a history shorter than the split
     needs with the whole horizon observed) the snapshots run up to one survival period before the
     data end and the hazard model is the model (:mod:`churnml.models.survival`). ``calibration: auto`` picks isotonic
     regression when the calibration slice has at least
@@ -391,15 +391,15 @@ class ModelSettings(_Strict):
     """
 
     estimator: Literal["lightgbm", "scorecard"] = "lightgbm"
-    candidates: list[Literal["survival", "rfm_logistic", "bgnbd"]] = Field(
-        default_factory=lambda: ["survival", "rfm_logistic", "bgnbd"],
+    candidates: list[Literal["survival", "rfm_logistic", "bgnbd", "pareto_nbd"]] = Field(
+        default_factory=lambda: ["survival", "rfm_logistic", "bgnbd", "pareto_nbd"],
         description="models that replace the LightGBM classifier when they rank the calibration slice better (empty: never)",
     )
     training: Literal["auto", "labelled", "censored"] = Field(
         "auto",
         description="labelled: snapshots whose whole horizon is in the data, the classifier and the candidates; "
         "censored: also later snapshots, each observed as far as the data go, and the hazard model alone composes the horizon; "
-        "auto: censored for no_purchase (measured, benchmarks/QUALITY.md); otherwise labelled when the data hold "
+        "auto: censored for no_purchase and contract (measured, benchmarks/QUALITY.md); otherwise labelled when the data hold "
         "enough such snapshots for the time split, else censored",
     )
     seed: int = 0

@@ -36,18 +36,18 @@ from sklearn.utils.validation import check_is_fitted
 from churnml._version import __version__
 from churnml.config import Config, ModelSettings, load_config
 from churnml.constants import KEYS, TARGET
-from churnml.data.calendar import month_starts, scoring_dates
+from churnml.data.calendar import latest_month_start, month_starts, scoring_dates
 from churnml.data.tables import Tables, load_tables
 from churnml.indicators.build import build_indicators
 from churnml.indicators.registry import REGISTRY
 from churnml.labels import ChurnDefinition, labelled_dates, scoring_status
-from churnml.models.baselines import baseline_estimators, bgnbd_baseline, choose, ranking_scores
+from churnml.models.baselines import BTYD, baseline_estimators, btyd_baselines, choose, ranking_scores
 from churnml.models.calibration import FittedEstimator, calibrate, check_positives
 from churnml.models.features import FeatureSchema
 from churnml.models.lightgbm import fit_early_stopped, make_lightgbm
 from churnml.models.persistence import load_directory, save_directory
 from churnml.models.scorecard import RuleScorecard
-from churnml.models.survival import AtHorizon, SurvivalModel, churned_within, curve_log_likelihood
+from churnml.models.survival import AtHorizon, SurvivalModel, choose_curve, churned_within
 from churnml.scoring import causes
 from churnml.scoring.causes import PeerAverages, ValueTiers
 from churnml.scoring.health import choose_policy, customer_value, health_score
@@ -234,6 +234,7 @@ class ChurnModel(BaseEstimator):
         self.peers_ = PeerAverages.fit(known, config.causes.min_peers)
         self.value_tiers_ = ValueTiers.fit(known.get("monthly_spend", pd.Series(dtype="float64")), config.causes.value_tiers)
         self.holdout_ = _holdout(self, split, train, test, X_test)
+        self.fitted_ = _refit_at_data_end(self.fitted_, tables, config)
         _run_fit_hooks(self, tables)
         return self
 
@@ -503,10 +504,10 @@ def _censored_training(config: Config, tables: Tables, as_of: Sequence | None) -
         return mode == "censored"
     if as_of is not None or not config.survival.enabled or churn.EVENT is None:
         return False
-    if churn.EVENT == "purchase":
-        # measured on BG/NBD worlds and the synthetic order log (benchmarks/QUALITY.md): the latest, censored snapshots
-        # calibrate "no purchase within H" out of time where snapshots with the whole horizon observed drift
-        logger.info("no_purchase: training on censored snapshots, the hazard model or BG/NBD composes the horizon (model.training: auto)")
+    if churn.kind in ("no_purchase", "contract"):
+        # measured on BG/NBD, Pareto/NBD and subscription worlds and the synthetic order log (benchmarks/QUALITY.md): the
+        # latest, censored snapshots calibrate the horizon out of time where snapshots with the whole horizon observed drift
+        logger.info("%s: training on censored snapshots, composing the horizon from per-period probabilities (model.training: auto)", churn.kind)
         return True
     settings = config.model
     needed = settings.calibration_snapshots + settings.test_snapshots + 1
@@ -541,8 +542,7 @@ def _fit_candidates(
     (X_train, train), (X_cal, cal) = parts["train"], parts["calibration"]
     latest = (train.as_of == train.as_of.max()).to_numpy()
     if censored:
-        bgnbd = bgnbd_baseline(X_train, latest, _event_days(config))
-        baselines = {"bgnbd": bgnbd} if bgnbd is not None else {}
+        baselines = btyd_baselines(X_train, latest, _event_days(config))
         return baselines, _fit_censored(config, survival, baselines, parts)
     baselines = baseline_estimators(X_train, train[TARGET], latest, config.labels.churn.horizon_days)
     return baselines, _fit_estimators(config, baselines, survival, X_train, train[TARGET], X_cal, cal[TARGET])
@@ -556,15 +556,17 @@ def _fit_censored(
 ) -> tuple[FittedEstimator, None, list, pd.Series]:
     """The estimator of censored training, and the calibration-slice log-likelihoods it was chosen by.
 
-    The hazard model at the definition's horizon, or for purchases BG/NBD
-    (in ``model.candidates``) when its curve explains the calibration
-    slice's observed periods better (:func:`churnml.models.survival.curve_log_likelihood`):
-    the horizon's own labels are not known yet, and beyond the periods the
-    snapshots observed only a model's structure can tell. ``baselines``
-    holds the BG/NBD baseline when it could be fitted; ``parts`` maps
-    ``calibration`` and ``test`` to (features, frame). Chosen,
-    BG/NBD is refitted on the latest snapshot's histories: it reads no
-    label, so the newest data are fair game.
+    The hazard model at the definition's horizon, or for purchases a model
+    of repeat buying (BG/NBD, Pareto/NBD; in ``model.candidates``) unless
+    the hazard model's curve explains the calibration slice's observed
+    periods clearly better (:func:`churnml.models.survival.choose_curve`): the horizon's
+    own labels are not known yet, and beyond the periods the snapshots
+    observed only a model's structure can tell. ``baselines`` holds those
+    that could be fitted; ``parts`` maps ``calibration`` and ``test`` to
+    (features, frame). Chosen, a model of repeat buying is refitted on the
+    test date's histories, so that the test slice judges the newest fit it
+    could have had (it reads no label); :func:`_refit_at_data_end` then
+    refits it on all the data.
     """
     (X_cal, cal), (X_test, test) = parts["calibration"], parts["test"]
     days = _event_days(config)
@@ -575,18 +577,32 @@ def _fit_censored(
         )
     hazards = FittedEstimator("survival", AtHorizon(survival, days), None, "isotonic")
     candidates, curves = {"survival": hazards}, {"survival": survival.survival(X_cal)}
-    bgnbd = baselines.get("bgnbd")
-    if survival.event == "purchase" and "bgnbd" in config.model.candidates and bgnbd is not None:
-        candidates["bgnbd"] = FittedEstimator("bgnbd", bgnbd, None, None, explainer=hazards)
-        curves["bgnbd"] = bgnbd.survival(X_cal, survival.period_days, survival.periods)
+    for name, model in baselines.items():
+        if survival.event == "purchase" and name in BTYD and name in config.model.candidates:
+            candidates[name] = FittedEstimator(name, model, None, None, explainer=hazards)
+            curves[name] = model.survival(X_cal, survival.period_days, survival.periods)
     events, observed = cal.event_period.to_numpy(), cal.periods_observed.to_numpy()
-    fit = pd.Series({name: curve_log_likelihood(curve, events, observed) for name, curve in curves.items()}, name="calibration_log_likelihood")
-    chosen = fit.idxmax() if fit.max() > fit["survival"] else "survival"
-    logger.info("calibration-slice log-likelihood per snapshot by candidate: %s; chosen: %s", fit.round(4).to_dict(), chosen)
-    if chosen == "bgnbd":
-        latest = bgnbd_baseline(X_test, (test.as_of == test.as_of.max()).to_numpy(), days)
-        return replace(candidates["bgnbd"], estimator=latest or bgnbd), None, [], fit
+    chosen, fit = choose_curve(curves, events, observed, cal.customer_id.to_numpy())
+    if chosen in BTYD:
+        latest = btyd_baselines(X_test, (test.as_of == test.as_of.max()).to_numpy(), days, names=[chosen])
+        return replace(candidates[chosen], estimator=latest.get(chosen, baselines[chosen])), None, [], fit
     return candidates[chosen], None, [], fit
+
+
+def _refit_at_data_end(fitted: FittedEstimator, tables: Tables | None, config: Config) -> FittedEstimator:
+    """A model of repeat buying chosen by censored training, refitted on the histories at the month start after the data end.
+
+    It reads no label, so once the test slice has judged the fit on the
+    test date's histories (the holdout stays honest) the shipped model may
+    use every order: on a young base the histories at the data end are
+    months longer. Without ``tables`` (``fit_frame``) or for any other
+    model, ``fitted`` is kept.
+    """
+    if fitted.name not in BTYD or fitted.calibrated is not None or tables is None:
+        return fitted
+    X = build_indicators(tables, latest_month_start(tables), config)
+    refitted = btyd_baselines(X, np.ones(len(X), dtype=bool), fitted.estimator.horizon_days, names=[fitted.name])
+    return replace(fitted, estimator=refitted.get(fitted.name, fitted.estimator))
 
 
 def _event_days(config: Config) -> int:

@@ -253,6 +253,16 @@ def test_time_zone_aware_stamps_become_naive_utc(tiny_frames):
     assert orders.order_date.iloc[0] == pd.Timestamp("2024-01-02 16:00")
 
 
+def test_nanosecond_stamps_are_floored_to_microseconds_and_stay_before_as_of(tiny_frames):
+    # numpy arithmetic on dates gives nanoseconds that are not whole microseconds; Arrow refused them with no table named
+    as_of = pd.Timestamp("2024-03-01")
+    stamps = [as_of - pd.Timedelta(1, unit="ns"), as_of + pd.Timedelta(1, unit="ns"), pd.Timestamp("2024-01-05 10:00:00.123456789")]
+    orders = tiny_frames["orders"].head(3).assign(order_date=pd.Series(stamps, dtype="datetime64[ns]").to_numpy())
+    loaded = from_pandas({**tiny_frames, "orders": orders}).to_pandas("orders").sort_values("order_id").order_date.tolist()
+    assert loaded == [as_of - pd.Timedelta(1, unit="us"), as_of, pd.Timestamp("2024-01-05 10:00:00.123456")]
+    assert loaded[0] < as_of <= loaded[1]  # before as_of stays before it, at or after stays after
+
+
 # ---- loaders
 
 

@@ -231,9 +231,19 @@ def from_pandas(frames: Mapping[str, pd.DataFrame], config: Config | str | Path 
             frame = frames[source]
             if not isinstance(frame, pd.DataFrame):
                 raise TypeError(f"table '{name}' must be a pandas DataFrame, got {type(frame).__name__}")
-            raw[name] = con.create_table(f"raw_{name}", frame)
+            raw[name] = con.create_table(f"raw_{name}", _to_microseconds(frame))
     _reject_unknown(frames, cfg)
     return Tables(con, *canonicalize(raw, cfg))
+
+
+def _to_microseconds(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with nanosecond time stamps floored to DuckDB's microseconds (a later instant never becomes an earlier one's past).
+
+    Arrow refuses the cast of a nanosecond value that is not a whole
+    microsecond (numpy arithmetic on dates makes them) with an error naming no table.
+    """
+    fine = [c for c, dtype in frame.dtypes.items() if pd.api.types.is_datetime64_any_dtype(dtype) and frame[c].dt.unit == "ns"]
+    return frame.assign(**{c: frame[c].dt.floor("us") for c in fine}) if fine else frame
 
 
 def from_directory(path: str | Path, config: Config | str | Path | dict | None = None, *, con: Any = None) -> Tables:

@@ -8,12 +8,22 @@
 * :mod:`.sample`: :func:`load_sample`, the bundled ``data/sample/``;
 * :mod:`.btyd`: :class:`BgNbd` and :class:`ParetoNbd`, order logs from the
   field's standard models of repeat buying, with their exact optimal forecasts
-  (benches churnml did not write).
+  (benches churnml did not write);
+* :mod:`.subscriptions`: :class:`Subscriptions`, monthly renewals from the
+  shifted-beta-geometric model with logins that carry signal, and its exact
+  optimal forecast.
 """
 
 from churnml.datasets.btyd import BgNbd, ParetoNbd
 from churnml.datasets.retention import RetentionProgramme
-from churnml.datasets.sample import SAMPLE_DIR, SAMPLE_SPEC, load_sample, load_sample_truth, write_sample
+from churnml.datasets.sample import (
+    SAMPLE_DIR,
+    SAMPLE_SPEC,
+    load_sample,
+    load_sample_truth,
+    write_sample,
+)
+from churnml.datasets.subscriptions import Subscriptions
 from churnml.datasets.world import make_synthetic, synthetic_frames, write_synthetic
 
 __all__ = [
@@ -22,6 +32,7 @@ __all__ = [
     "BgNbd",
     "ParetoNbd",
     "RetentionProgramme",
+    "Subscriptions",
     "load_sample",
     "load_sample_truth",
     "make_synthetic",

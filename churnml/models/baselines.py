@@ -8,7 +8,9 @@
 * ``bgnbd``: the BG/NBD model's probability of no order within the churn
   definition's horizon (:mod:`churnml.models.btyd`), its four parameters
   fitted on the latest training snapshot's order histories (it reads no
-  label).
+  label);
+* ``pareto_nbd``: the same with the Pareto/NBD model, whose customers can
+  drop out at any time rather than only just after a purchase.
 
 A model that ranks the user's own rows worse than one of these is not worth
 its complexity there: :func:`churnml.evaluation.report` says so, and
@@ -30,11 +32,12 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils.validation import check_is_fitted
 
-from churnml.models.btyd import fit_bgnbd
+from churnml.models.btyd import fit_bgnbd, fit_pareto_nbd
 
 __all__ = [
     "ORDER_HISTORY", "RANKINGS", "RECENCY", "RFM_FEATURES",
-    "BgNbdClassifier", "RfmLogistic", "baseline_estimators", "bgnbd_baseline", "choose", "ranking_scores",
+    "BTYD", "BgNbdClassifier", "ParetoNbdClassifier", "RfmLogistic", "baseline_estimators", "btyd_baselines", "choose",
+    "ranking_scores",
 ]
 
 logger = logging.getLogger(__name__)
@@ -94,12 +97,14 @@ class BgNbdClassifier(_ProbabilityBaseline):
     rows given, one per customer; ``y`` is ignored.
     """
 
+    _fit_params = staticmethod(fit_bgnbd)
+
     def __init__(self, horizon_days: int = 90):
         self.horizon_days = horizon_days
 
     def fit(self, X: pd.DataFrame, y: pd.Series | None = None) -> BgNbdClassifier:
         buyers = X[ORDER_HISTORY[0]].fillna(0).to_numpy() > 0
-        self.params_ = fit_bgnbd(*(v[buyers] for v in _order_history(X)))
+        self.params_ = self._fit_params(*(v[buyers] for v in _order_history(X)))
         self.classes_ = np.array([0, 1])
         return self
 
@@ -110,7 +115,7 @@ class BgNbdClassifier(_ProbabilityBaseline):
 
     def at(self, days: int) -> BgNbdClassifier:
         """The same fitted model, for no order within ``days`` instead."""
-        other = BgNbdClassifier(days)
+        other = type(self)(days)
         other.params_, other.classes_ = self.params_, self.classes_
         return other
 
@@ -121,26 +126,38 @@ class BgNbdClassifier(_ProbabilityBaseline):
         return np.column_stack([self.params_.p_no_purchase(*history, k * period_days) for k in range(1, periods + 1)])
 
 
+class ParetoNbdClassifier(BgNbdClassifier):
+    """Pareto/NBD's probability of no order within ``horizon_days``, as a classifier of churn; as :class:`BgNbdClassifier`."""
+
+    _fit_params = staticmethod(fit_pareto_nbd)
+
+
+BTYD = {"bgnbd": BgNbdClassifier, "pareto_nbd": ParetoNbdClassifier}  # the models of repeat buying, by candidate name
+
+
 def baseline_estimators(X_train: pd.DataFrame, y_train: pd.Series, latest: np.ndarray, horizon_days: int) -> dict:
     """The probability baselines whose indicators ``X_train`` has, fitted (``latest`` marks the latest snapshot's rows)."""
     out = {}
     if set(RFM_FEATURES) <= set(X_train.columns) and y_train.nunique() == 2:
         out["rfm_logistic"] = RfmLogistic().fit(X_train, y_train)
-    bgnbd = bgnbd_baseline(X_train, latest, horizon_days)
-    if bgnbd is not None:
-        out["bgnbd"] = bgnbd
+    return out | btyd_baselines(X_train, latest, horizon_days)
+
+
+def btyd_baselines(X: pd.DataFrame, latest: np.ndarray, horizon_days: int, names=tuple(BTYD)) -> dict:
+    """The :data:`BTYD` models among ``names`` fitted on the ``latest`` rows' order histories, those that could be fitted.
+
+    None can be without the order histories in ``X`` or a purchase among the
+    ``latest`` rows; a fit that fails is logged and left out, not fatal.
+    """
+    if not set(ORDER_HISTORY) <= set(X.columns) or not (X.loc[latest, ORDER_HISTORY[0]] > 0).any():
+        return {}
+    out = {}
+    for name in names:
+        try:
+            out[name] = BTYD[name](horizon_days).fit(X[latest])
+        except ValueError as error:
+            logger.warning("no %s baseline: %s", name, error)
     return out
-
-
-def bgnbd_baseline(X_train: pd.DataFrame, latest: np.ndarray, horizon_days: int) -> BgNbdClassifier | None:
-    """BG/NBD fitted on the ``latest`` rows' order histories; None when ``X_train`` lacks them or the fit fails (logged)."""
-    if not set(ORDER_HISTORY) <= set(X_train.columns) or not (X_train.loc[latest, ORDER_HISTORY[0]] > 0).any():
-        return None
-    try:
-        return BgNbdClassifier(horizon_days).fit(X_train[latest])
-    except ValueError as error:  # a baseline that cannot be fitted is left out, not fatal
-        logger.warning("no BG/NBD baseline: %s", error)
-        return None
 
 
 def ranking_scores(X: pd.DataFrame) -> pd.DataFrame:

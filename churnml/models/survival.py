@@ -138,15 +138,59 @@ def curve_log_likelihood(no_event: np.ndarray, event_period: np.ndarray, periods
     >>> round(curve_log_likelihood(S, np.array([2.0, np.nan]), np.array([2, 1])), 4)  # (log 0.25 + log 0.5) / 2
     -1.0397
     """
+    return float(np.nanmean(snapshot_log_likelihoods(no_event, event_period, periods_observed)))
+
+
+def choose_curve(
+    curves: dict[str, np.ndarray], event_period: np.ndarray, periods_observed: np.ndarray, customers: np.ndarray, flexible: str = "survival"
+) -> tuple[str, pd.Series]:
+    """The candidate whose curve explains the observed periods best, the ``flexible`` one only when it is clearly better.
+
+    A model of repeat buying with four parameters extrapolates past the
+    periods a calibration slice observed by its structure; the hazard
+    model's trees only repeat what the last observed periods taught them.
+    So ``flexible`` is chosen only when its :func:`curve_log_likelihood`
+    beats the best other candidate's by more than :data:`CLEARLY_BETTER`
+    standard errors of the paired difference, clustered by customer (a
+    customer's snapshots are not independent). Measured on a Pareto/NBD
+    cohort with 9 months of history and a 270-day horizon: the hazard
+    model's log-likelihood per snapshot was higher by 0.0015 (standard error
+    0.0011), yet it composed the horizon at ECE 0.09 against Pareto/NBD's
+    0.01 (``python -m benchmarks.benches``).
+
+    Returns
+    -------
+    (name, mean log-likelihood per snapshot by candidate)
+    """
+    terms = {name: snapshot_log_likelihoods(curve, event_period, periods_observed) for name, curve in curves.items()}
+    fit = pd.Series({name: float(np.nanmean(t)) for name, t in terms.items()}, name="calibration_log_likelihood")
+    chosen = fit.idxmax()
+    others = fit.drop(flexible, errors="ignore")
+    if chosen == flexible and len(others):
+        difference = terms[flexible] - terms[others.idxmax()]
+        seen = ~np.isnan(difference)
+        by_customer = pd.Series(difference[seen]).groupby(customers[seen]).sum()
+        standard_error = by_customer.std(ddof=1) * np.sqrt(len(by_customer)) / seen.sum()
+        if fit[flexible] - others.max() <= CLEARLY_BETTER * standard_error:
+            chosen = others.idxmax()
+        logger.info("%s - %s log-likelihood per snapshot: %.4f (standard error %.4f)", flexible, others.idxmax(), fit[flexible] - others.max(), standard_error)
+    logger.info("calibration-slice log-likelihood per snapshot by candidate: %s; chosen: %s", fit.round(4).to_dict(), chosen)
+    return chosen, fit
+
+
+CLEARLY_BETTER = 2.0  # standard errors: about a 2.5% one-sided chance of preferring the flexible model by noise alone
+
+
+def snapshot_log_likelihoods(no_event: np.ndarray, event_period: np.ndarray, periods_observed: np.ndarray) -> np.ndarray:
+    """Each snapshot's term of :func:`curve_log_likelihood`; NaN for a snapshot that observed no period."""
     observed = np.minimum(periods_observed, no_event.shape[1]).astype("int64")
     keep = observed >= 1
-    curve = np.column_stack([np.ones(len(no_event)), no_event])[keep]
-    event, observed = event_period[keep], observed[keep]
+    curve = np.column_stack([np.ones(len(no_event)), no_event])
     rows = np.arange(len(curve))
-    happened = ~np.isnan(event) & (np.nan_to_num(event, nan=0.0) <= observed)
-    j = np.where(happened, np.nan_to_num(event, nan=0.0), 0).astype("int64")
-    p = np.where(happened, curve[rows, np.maximum(j - 1, 0)] - curve[rows, j], curve[rows, observed])
-    return float(np.mean(np.log(np.clip(p, 1e-12, None))))
+    happened = keep & ~np.isnan(event_period) & (np.nan_to_num(event_period, nan=0.0) <= observed)
+    j = np.where(happened, np.nan_to_num(event_period, nan=0.0), 0).astype("int64")
+    p = np.where(happened, curve[rows, np.maximum(j - 1, 0)] - curve[rows, j], curve[rows, np.maximum(observed, 0)])
+    return np.where(keep, np.log(np.clip(p, 1e-12, None)), np.nan)
 
 
 @dataclass
