@@ -54,7 +54,7 @@ class ConfigError(ValueError):
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, strict=True)
 
 
 class TableSource(_Strict):
@@ -465,7 +465,7 @@ class CauseSettings(_Strict):
     explain: Literal["warned", "all"] = Field("warned", description="which scored customers get causes and reasons")
     top_indicators: int = Field(3, ge=1, le=10, description="driving indicators (and reasons) per customer")
     value_tiers: tuple[float, float] = Field(
-        (0.2, 0.5), description="top shares of customers by monthly spend that are high value, and high or medium value"
+        (0.2, 0.5), strict=False, description="top shares of customers by monthly spend that are high value, and high or medium value"
     )
     loyal_health: float = Field(70.0, ge=0, le=100, description="health at or above this counts as loyal (value x loyalty quadrant)")
     min_peers: int = Field(20, ge=1, description="smallest industry or segment group used as 'comparable customers'")

@@ -14,6 +14,7 @@ injection; numeric columns and the Parquet file are kept exact.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -88,7 +89,15 @@ def for_people(frame: pd.DataFrame, language: str = "en") -> pd.DataFrame:
     for column in ("reasons", "top_indicators"):
         if column in out:
             out[column] = out[column].map(lambda items: separator.join(items) if isinstance(items, list) else items)
-    return out.rename(columns=lambda c: words.get(f"column.{c}", c))
+    return out.rename(columns=lambda c: _header(c, words))
+
+
+def _header(column: str, words: dict[str, str]) -> str:
+    """A column's header in the catalog's language; ``p_churn_<h>d`` for any horizon ``h``."""
+    horizon = re.fullmatch(r"p_churn_(\d+)d", column)
+    if horizon:
+        return words["column.p_churn_horizon"].format(days=horizon.group(1))
+    return words.get(f"column.{column}", column)
 
 
 def write_outputs(frame: pd.DataFrame, stem: str | Path, language: str | None = None) -> list[Path]:

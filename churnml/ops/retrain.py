@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
@@ -179,6 +180,7 @@ def retrain(config=None, tables=None, as_of: str | pd.Timestamp | None = None) -
     out_dir = Path(cfg.retrain.output_dir)
     mlflow.set_tracking_uri(tracking_uri(cfg.tracking))
     with _lock(out_dir):
+        earlier = _earlier_lists(out_dir)  # before the expensive work: a stray file is named now, not after training
         done = _already_promoted(name, stamp)
         if done is not None:
             result = RetrainResult(stamp, "already_done", f"version {done} was already promoted for as_of {stamp}", champion_version=done)
@@ -212,7 +214,7 @@ def retrain(config=None, tables=None, as_of: str | pd.Timestamp | None = None) -
             scorable = scoring_status(tables, when, cfg).query("status == 'scored'").customer_id
             current = build_indicators(tables, when, cfg)
             current = current[current.customer_id.isin(scorable)]
-            _log_decision(challenger, result, current, _realised(tables, out_dir, cfg, when))
+            _log_decision(challenger, result, current, _realised(tables, earlier, cfg, when))
             if decision == "promoted" and version is not None:
                 promote(name, version.version)
         model = _champion(name)[1]
@@ -223,12 +225,27 @@ def retrain(config=None, tables=None, as_of: str | pd.Timestamp | None = None) -
     return result
 
 
-def _realised(tables: Tables, out_dir: Path, cfg: Config, when: pd.Timestamp) -> pd.DataFrame:
+def _earlier_lists(out_dir: Path) -> dict[pd.Timestamp, Path]:
+    """The warning lists earlier runs wrote (``warnings_<as_of>.parquet``) by date; any other file is left alone, and named."""
+    lists = {}
+    for path in sorted(out_dir.glob("warnings_*.parquet")):
+        match = re.fullmatch(r"warnings_(\d{4}-\d{2}-\d{2})\.parquet", path.name)
+        try:
+            written = pd.Timestamp(match.group(1)) if match else None
+        except ValueError:  # warnings_2025-13-45.parquet
+            written = None
+        if written is None:
+            logger.warning("ignoring %s in the output directory: not a warning list this job wrote (warnings_YYYY-MM-DD.parquet)", path)
+            continue
+        lists[written] = path
+    return lists
+
+
+def _realised(tables: Tables, earlier: dict[pd.Timestamp, Path], cfg: Config, when: pd.Timestamp) -> pd.DataFrame:
     """Expected vs realised precision per level of the earlier warning lists whose horizon has passed."""
     horizon = pd.Timedelta(days=cfg.labels.churn.horizon_days)
     parts = []
-    for path in sorted(out_dir.glob("warnings_*.parquet")):
-        written = pd.Timestamp(path.stem.removeprefix("warnings_"))
+    for written, path in earlier.items():
         if written + horizon <= when:
             listed = pd.read_parquet(path, columns=["customer_id", "as_of", "warning_level", "churn_probability"])
             parts.append(realised_precision(tables, listed, cfg).assign(list_as_of=str(written.date())))
