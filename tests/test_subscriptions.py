@@ -8,6 +8,7 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 import churnml as cm
+from churnml.data.schema import TIME_COLUMN
 from churnml.datasets.subscriptions import Subscriptions
 from churnml.evaluation import expected_calibration_error, score_metrics
 
@@ -21,8 +22,7 @@ def drawn() -> dict[str, pd.DataFrame]:
 
 
 def _before(frames: dict[str, pd.DataFrame], cut: pd.Timestamp) -> dict[str, pd.DataFrame]:
-    columns = {"customers": "signup_date", "contracts": "start_date", "orders": "order_date", "activity": "timestamp"}
-    return {name: frame[frame[columns[name]] < cut] for name, frame in frames.items()}
+    return {name: frame[frame[TIME_COLUMN[name]] < cut] for name, frame in frames.items()}
 
 
 def _churned(frames: dict[str, pd.DataFrame], ids: pd.Index) -> np.ndarray:

@@ -24,6 +24,7 @@ import pandas as pd
 from scipy.special import betaln, gammaln
 
 from churnml.constants import DAY_SECONDS
+from churnml.datasets.btyd import _births  # the same cohort births as the order-log worlds
 
 _GRID = (np.arange(2000) + 0.5) / 2000  # theta's midpoints: the posterior is smooth
 
@@ -54,9 +55,9 @@ class Subscriptions:
         its agreed end).
         """
         rng = np.random.default_rng(seed)
-        start, end = pd.Timestamp(start), pd.Timestamp(end)
-        span = (start + pd.DateOffset(months=birth_months) - start).days
-        signup = start + pd.to_timedelta(rng.uniform(0, span, customers) * DAY_SECONDS, unit="s").floor("D")
+        start, birth, _ = _births(rng, customers, start, birth_months, end)
+        end = pd.Timestamp(end)
+        signup = start + pd.to_timedelta(birth * DAY_SECONDS, unit="s").floor("D")
         theta = rng.beta(self.a, self.b, customers)
         # terms taken: the first, then one per renewal until the first refusal; those starting after the end are never seen
         horizon_terms = (end.year - start.year) * 12 + end.month - start.month + 2

@@ -105,7 +105,6 @@ class FittedEstimator:
         return booster_importance(estimator.booster_)
 
 
-
 def calibrate(name: str, estimator: object, X_cal: pd.DataFrame, y_cal: pd.Series, settings: ModelSettings) -> FittedEstimator:
     """Calibrate a fitted estimator on the calibration slice (the method by :func:`calibration_method`)."""
     method = calibration_method(settings, y_cal.to_numpy())

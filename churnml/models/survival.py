@@ -56,7 +56,10 @@ from churnml.constants import MONTH_DAYS
 from churnml.models.lightgbm import booster_importance, fit_early_stopped, make_lightgbm
 from churnml.models.treeshap import FastTreeShap
 
-__all__ = ["PERIOD", "AtHorizon", "SurvivalModel", "churned_within", "curve_log_likelihood", "person_periods"]
+__all__ = [
+    "PERIOD", "AtHorizon", "SurvivalModel", "choose_curve", "churned_within", "curve_log_likelihood", "person_periods",
+    "snapshot_log_likelihoods",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -167,13 +170,15 @@ def choose_curve(
     chosen = fit.idxmax()
     others = fit.drop(flexible, errors="ignore")
     if chosen == flexible and len(others):
-        difference = terms[flexible] - terms[others.idxmax()]
+        rival = others.idxmax()
+        difference = terms[flexible] - terms[rival]
         seen = ~np.isnan(difference)
         by_customer = pd.Series(difference[seen]).groupby(customers[seen]).sum()
         standard_error = by_customer.std(ddof=1) * np.sqrt(len(by_customer)) / seen.sum()
-        if fit[flexible] - others.max() <= CLEARLY_BETTER * standard_error:
-            chosen = others.idxmax()
-        logger.info("%s - %s log-likelihood per snapshot: %.4f (standard error %.4f)", flexible, others.idxmax(), fit[flexible] - others.max(), standard_error)
+        lead = fit[flexible] - fit[rival]
+        if lead <= CLEARLY_BETTER * standard_error:
+            chosen = rival
+        logger.info("%s - %s log-likelihood per snapshot: %.4f (standard error %.4f)", flexible, rival, lead, standard_error)
     logger.info("calibration-slice log-likelihood per snapshot by candidate: %s; chosen: %s", fit.round(4).to_dict(), chosen)
     return chosen, fit
 
