@@ -28,6 +28,7 @@ _PUBLIC = {
     "ConfigError": "churnml.config",
     "load_config": "churnml.config",
     "DataValidationError": "churnml.data.validation",
+    "MissingInputsError": "churnml.models.features",
     "Tables": "churnml.data.tables",
     "from_directory": "churnml.data.tables",
     "from_ibis": "churnml.data.tables",
@@ -59,6 +60,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs; at run time __getattr__ loads e
     from churnml.indicators.registry import list_indicators  # noqa: F401
     from churnml.kpis import kpis  # noqa: F401
     from churnml.model import ChurnModel  # noqa: F401
+    from churnml.models.features import MissingInputsError  # noqa: F401
     from churnml.models.scorecard import RuleScorecard  # noqa: F401
     from churnml.ops.registry import load_model  # noqa: F401
     from churnml.ops.retrain import retrain  # noqa: F401

@@ -1,7 +1,8 @@
 """The ``churnml`` command line.
 
-Errors print one clear message and exit non-zero; ``--verbose`` adds the
-traceback and debug logs.
+Errors print one clear message without a traceback: exit code 2 for bad
+input (tables, configuration, paths, arguments), 1 for a failure of the job
+itself. ``--debug`` (or ``--verbose``) adds the traceback and debug logs.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from rich.table import Table
 from churnml._version import __version__
 from churnml.config import ConfigError, load_config
 from churnml.data.tables import load_tables
-from churnml.data.validation import DataValidationError
+from churnml.data.validation import DataValidationError, first_lines
 
 app = typer.Typer(
     help="churnml: customer-churn early warning.",
@@ -37,7 +38,7 @@ state = {"verbose": False}
 
 @app.callback()
 def _root(
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show debug logs and tracebacks.")] = False,
+    verbose: Annotated[bool, typer.Option("--debug", "--verbose", "-v", help="Show debug logs and tracebacks.")] = False,
 ) -> None:
     state["verbose"] = verbose
     logging.basicConfig(
@@ -165,15 +166,14 @@ def retrain(
     config: Annotated[Path | None, typer.Option(help="YAML configuration (retrain.tables says where the data is).")] = None,
     tables: Annotated[Path | None, typer.Option(help="Directory of raw tables (overrides retrain.tables).")] = None,
     as_of: Annotated[str | None, typer.Option("--as-of", help="The run's month start (default: after the last order).")] = None,
+    replace_broken_champion: Annotated[
+        bool, typer.Option(help="If the champion's artifact cannot be loaded, train a new model judged as a first one.")
+    ] = False,
 ) -> None:
     """The scheduled job: train a challenger, promote it if good enough, write the warning list."""
     from churnml.ops.retrain import retrain as run_retrain
 
-    cfg = load_config(config)
-    source = tables or cfg.retrain.tables
-    if source is None:
-        raise ValueError("retrain needs the raw tables: set retrain.tables in the config or pass --tables DIR")
-    result = run_retrain(cfg, source, as_of)
+    result = run_retrain(load_config(config), tables, as_of, replace_broken_champion=replace_broken_champion)
     console.print(f"retrain {result.as_of}: [bold]{result.decision}[/bold] ({result.reason})")
     console.print(f"challenger version {result.challenger_version}, previous champion {result.champion_version}; warning list: {', '.join(result.warning_list)}")
 
@@ -187,13 +187,16 @@ def score(
     config: Annotated[Path | None, typer.Option(help="YAML configuration for reading the tables (column mapping).")] = None,
     explain: Annotated[str | None, typer.Option(help="warned (default) or all.")] = None,
     language: Annotated[str | None, typer.Option(help="en or zh: reasons, actions and the CSV (default: the model's config).")] = None,
+    allow_missing: Annotated[
+        bool, typer.Option(help="Score even without tables the model was trained with; each row names what it lacks.")
+    ] = False,
 ) -> None:
     """Score every customer with a trained model and write the warning list."""
     from churnml.ops.serving import score as run_score
     from churnml.output import write_outputs
 
     with console.status("scoring", spinner="dots"):
-        warnings = run_score(path, model, as_of, explain=explain, config=config, language=language)
+        warnings = run_score(path, model, as_of, explain=explain, config=config, language=language, allow_missing=allow_missing)
     written = write_outputs(warnings, out)
     console.print(f"{(warnings.warning_level > 0).sum():,} of {len(warnings):,} customers warned; wrote {', '.join(map(str, written))}")
 
@@ -280,8 +283,20 @@ def generate(
     console.print(f"wrote {path}")
 
 
+# what the user gave wrong (exit 2, like a usage error) rather than what failed in the job (exit 1)
+_BAD_INPUT = (DataValidationError, ConfigError, FileNotFoundError, NotADirectoryError, IsADirectoryError, PermissionError, ValueError, TypeError)
+_MLFLOW_BAD_INPUT = {"RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"}  # an unknown model or version, a bad alias
+
+
+def _exit_code(exc: Exception) -> int:
+    mlflow_input = type(exc).__module__.startswith("mlflow") and getattr(exc, "error_code", None) in _MLFLOW_BAD_INPUT
+    registry = sys.modules.get("churnml.ops.registry")  # not imported up front: it brings LightGBM into every --help
+    unknown_model = registry is not None and isinstance(exc, registry.ModelNotFoundError)
+    return 2 if isinstance(exc, _BAD_INPUT) or mlflow_input or unknown_model else 1
+
+
 def main(args: list[str] | None = None) -> None:
-    """Entry point: expected errors become one clear line and exit code 1.
+    """Entry point: any error becomes one clear message, exit code 2 for bad input and 1 for a failure.
 
     Parameters
     ----------
@@ -290,9 +305,12 @@ def main(args: list[str] | None = None) -> None:
     """
     try:
         app(args=args, prog_name="churnml")
-    except Exception as exc:
-        expected = (DataValidationError, ConfigError, FileNotFoundError, ValueError, TypeError, RuntimeError, OSError)
-        if state["verbose"] or not (isinstance(exc, expected) or type(exc).__module__.startswith("mlflow")):
+    except Exception as exc:  # noqa: BLE001 - the command line's last word on any error
+        if state["verbose"]:
             raise
-        Console(stderr=True, soft_wrap=True).print(f"[red]error:[/red] {escape(str(exc))}", highlight=False)
-        sys.exit(1)
+        code = _exit_code(exc)
+        # bad input's and churnml's own messages are written for the user; an unexpected failure's first line names it
+        own = code == 2 or type(exc).__module__.split(".")[0] == "churnml"
+        message = str(exc) if own else f"{type(exc).__name__}: {first_lines(exc, 1)} (run with --debug for the traceback)"
+        Console(stderr=True, soft_wrap=True).print(f"[red]error:[/red] {escape(message)}", highlight=False)
+        sys.exit(code)

@@ -7,9 +7,10 @@ errors that name the key; all problems of a file are reported at once.
 
 from __future__ import annotations
 
+import codecs
 import logging
 from pathlib import Path
-from typing import Annotated, ClassVar, Literal
+from typing import Annotated, ClassVar, Literal, get_args
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -71,11 +72,24 @@ class TableSource(_Strict):
     values : dict
         Canonical column name -> {user's value: canonical value}, e.g.
         ``{"category": {"Beschwerde": "complaint"}}``.
+    encoding : str
+        Text encoding of a CSV file, e.g. ``gb18030`` for an export from a
+        Chinese Excel; any name Python's codecs know.
     """
 
     source: str | None = None
     columns: dict[str, str] = Field(default_factory=dict)
     values: dict[str, dict[str, str]] = Field(default_factory=dict)
+    encoding: str = "utf-8"
+
+    @field_validator("encoding")
+    @classmethod
+    def _known_encoding(cls, value: str) -> str:
+        try:
+            codecs.lookup(value)
+        except LookupError:
+            raise ValueError(f"unknown text encoding {value!r}; e.g. utf-8, gb18030, utf-16, latin-1") from None
+        return value
 
 
 class ValidationSettings(_Strict):
@@ -90,6 +104,8 @@ class ValidationSettings(_Strict):
     unparseable: Action = "error"
     null_value: Action = "error"
     negative_value: Action = "error"
+    out_of_range: Action = "error"
+    future_date: Action = "error"
     duplicate_key: Action = "error"
     unknown_customer: Action = "error"
     date_order: Action = "error"
@@ -470,14 +486,21 @@ class CauseSettings(_Strict):
     loyal_health: float = Field(70.0, ge=0, le=100, description="health at or above this counts as loyal (value x loyalty quadrant)")
     min_peers: int = Field(20, ge=1, description="smallest industry or segment group used as 'comparable customers'")
 
-    @field_validator("indicator_causes")
+    @field_validator("indicator_causes", mode="before")
     @classmethod
     def _complete_map(cls, value: dict[str, str]) -> dict[str, str]:
+        if not isinstance(value, dict):
+            return value  # the type check names it
+        # before the type check, so that a bad cause and an unknown indicator are reported together
         unknown = sorted(set(value) - set(REGISTRY))
         unmapped = sorted(set(REGISTRY) - set(value))
+        causes = get_args(CauseName)
+        wrong = {k: v for k, v in value.items() if v not in causes}
         problems = []
         if unknown:
             problems.append(f"names unknown indicator(s) {unknown}")
+        if wrong:
+            problems.append(f"maps {wrong} to no cause (use {', '.join(causes)})")
         if unmapped:
             problems.append(f"leaves indicator(s) {unmapped} unmapped (map them to price, service, needs_change or none)")
         if problems:
@@ -525,6 +548,12 @@ class TrackingSettings(_Strict):
     first_version_champion: bool = Field(
         True, description="the first version of a name also becomes 'champion' (the retrain job promotes by its own rule)"
     )
+
+
+class ServingSettings(_Strict):
+    """Scoring requests over REST (the MLflow model server)."""
+
+    max_rows: int = Field(10_000, ge=1, description="rows in one request; more get HTTP 413 (memory and explanation time grow with them)")
 
 
 class RetrainSettings(_Strict):
@@ -598,6 +627,7 @@ class Config(_Strict):
     levels: LevelSettings = Field(default_factory=LevelSettings)
     causes: CauseSettings = Field(default_factory=CauseSettings)
     tracking: TrackingSettings = Field(default_factory=TrackingSettings)
+    serving: ServingSettings = Field(default_factory=ServingSettings)
     retrain: RetrainSettings = Field(default_factory=RetrainSettings)
     kpis: KpiSettings = Field(default_factory=KpiSettings)
     survival: SurvivalSettings = Field(default_factory=SurvivalSettings)
@@ -671,7 +701,9 @@ def load_config(source: str | Path | dict | Config | None = None) -> Config:
         lines = []
         for err in exc.errors():
             key = ".".join(str(p) for p in err["loc"]) or "<root>"
-            got = f" (got {err['input']!r})" if err["type"] != "extra_forbidden" else ""
+            shown = repr(err["input"])
+            shown = shown if len(shown) <= 120 else shown[:117] + "..."  # a whole map's value adds nothing to what the message names
+            got = f" (got {shown})" if err["type"] != "extra_forbidden" else ""
             message = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
             lines.append(f"  - {key}: {message}{got}")
         raise ConfigError(f"{where} has {len(lines)} problem(s):\n" + "\n".join(lines)) from None

@@ -6,7 +6,7 @@ One home for every constant more than one stage reads (domain.md sections
 
 from __future__ import annotations
 
-__all__ = ["CATEGORIES", "CAUSES", "DAY_SECONDS", "KEYS", "LEVELS", "MONTH_DAYS", "TARGET"]
+__all__ = ["CATEGORIES", "CAUSES", "DAY_SECONDS", "KEYS", "LEVELS", "MAX_ABS_VALUE", "MONTH_DAYS", "TARGET"]
 
 # The three churn causes of seed 001; "none" (profile fields, unknown) is never a cause.
 CAUSES = ("price", "service", "needs_change")
@@ -16,6 +16,16 @@ CATEGORIES = ("activity", "consumption", "interaction", "risk", "service", "rela
 
 # The three warning levels of seed 003, 1 the highest risk; 0 means no warning.
 LEVELS = (1, 2, 3)
+
+# Larger amounts (or inf) are typos or sentinels, never money; DuckDB's DECIMAL(38, 12) sums overflow near 1e26.
+MAX_ABS_VALUE = 1e15
+
+# A time stamp of something that happened may run ahead of the load time by a zone's offset, not more.
+FUTURE_TOLERANCE = "1D"
+
+# Orders beyond a whole calendar month without any, fewer than this share of all, are strays (a typo such as
+# 2099 for 2025): the default as_of ignores them, since "the month after the last order" would score everyone lapsed.
+STRAY_SHARE = 0.01
 
 DAY_SECONDS = 86_400.0
 # The mean Gregorian month (365.25 / 12 days): days become months with it everywhere.

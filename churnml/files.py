@@ -2,8 +2,11 @@
 
 :func:`atomic_path` is the one mechanism: write to a hidden temporary path
 beside the target, then rename it into place (``os.replace`` for a file; for
-a directory, the old one is moved aside first). A crash or an exception
-mid-write leaves the previous version as it was and no temporary file.
+a directory, the old one is moved aside first). An exception mid-write
+leaves the previous version as it was and no temporary file; a process
+killed mid-write leaves its temporary file, which the next write of the same
+target removes (the name carries the writer's pid; only a dead writer's
+files go), and a directory moved aside and not yet replaced is put back.
 Written files get the permissions the process's umask gives new files
 (``tempfile`` alone would make them private to the owner).
 """
@@ -17,13 +20,45 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-__all__ = ["atomic_path"]
+__all__ = ["atomic_path", "process_alive", "sweep"]
 
 
 def _umask() -> int:
     mask = os.umask(0)  # the only portable way to read it is to set it
     os.umask(mask)
     return mask
+
+
+_TEMP = ".{name}.tmp-"  # then the writer's pid, a dash and tempfile's random part
+
+
+def sweep(target: str | Path) -> list[Path]:
+    """Remove what killed writers of ``target`` left beside it; put back a directory moved aside but not replaced.
+
+    Returns the paths removed (the next write calls it; call it to clean up without writing).
+    """
+    target = Path(target)
+    old = target.with_name(f".{target.name}.old")
+    if old.is_dir() and not target.exists():  # killed between moving the old directory aside and renaming the new one in
+        old.rename(target)
+    removed = []
+    for leftover in target.parent.glob(f"{_TEMP.format(name=target.name)}*"):
+        pid = leftover.name.removeprefix(_TEMP.format(name=target.name)).split("-")[0]
+        if pid.isdigit() and not process_alive(int(pid)):
+            shutil.rmtree(leftover, ignore_errors=True) if leftover.is_dir() else leftover.unlink(missing_ok=True)
+            removed.append(leftover)
+    return removed
+
+
+def process_alive(pid: int) -> bool:
+    """Whether process ``pid`` runs on this host (what a writer's pid left in a name or a tag is checked with)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's live process
+        return True
+    return True
 
 
 @contextmanager
@@ -49,10 +84,12 @@ def atomic_path(target: str | Path, *, directory: bool = False) -> Iterator[Path
     """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
+    sweep(target)
+    prefix = f"{_TEMP.format(name=target.name)}{os.getpid()}-"
     if directory:
-        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+        tmp = Path(tempfile.mkdtemp(prefix=prefix, dir=target.parent))
     else:
-        fd, name = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+        fd, name = tempfile.mkstemp(prefix=prefix, dir=target.parent)
         os.close(fd)
         tmp = Path(name)
     try:

@@ -83,7 +83,7 @@ def _activity_events(tables: Tables, sources: Sequence[str] = tuple(ACTIVITY_SOU
 
 
 def _data_end(tables: Tables, names: Sequence[str]) -> pd.Timestamp:
-    ends = [tables.time_range(n)[1] for n in names if n in tables]
+    ends = [tables.data_end(n) for n in names if n in tables]
     return max(e for e in ends if e is not None)
 
 

@@ -43,7 +43,7 @@ from churnml.indicators.registry import REGISTRY
 from churnml.labels import ChurnDefinition, labelled_dates, scoring_status
 from churnml.models.baselines import BTYD, baseline_estimators, btyd_baselines, choose, ranking_scores
 from churnml.models.calibration import FittedEstimator, calibrate, check_positives
-from churnml.models.features import FeatureSchema
+from churnml.models.features import FeatureSchema, describe_absent
 from churnml.models.lightgbm import fit_early_stopped, make_lightgbm
 from churnml.models.persistence import load_directory, save_directory
 from churnml.models.scorecard import RuleScorecard
@@ -303,9 +303,10 @@ class ChurnModel(BaseEstimator):
         return self.fitted_.feature_importance()
 
     # ---------------------------------------------------------------- scoring
-    def predict_proba(self, indicators: pd.DataFrame) -> np.ndarray:
-        """Calibrated probabilities of staying and of churning within the horizon, shape (n, 2)."""
+    def predict_proba(self, indicators: pd.DataFrame, allow_missing: bool = False) -> np.ndarray:
+        """Calibrated probabilities of staying and of churning within the horizon, shape (n, 2); absent indicators as in :meth:`predict_frame`."""
         check_is_fitted(self, "fitted_", msg=NOT_FITTED)
+        self.schema_.check(indicators.columns, allow_missing)
         p = self.fitted_.proba(self.schema_.transform(indicators))
         return np.column_stack([1.0 - p, p])
 
@@ -315,14 +316,16 @@ class ChurnModel(BaseEstimator):
         explain: str | None = None,
         earlier: pd.DataFrame | None = None,
         language: str | None = None,
+        allow_missing: bool = False,
     ) -> pd.DataFrame:
         """Warning columns for indicator rows (as from :func:`churnml.build_indicators`).
 
         Parameters
         ----------
         indicators : DataFrame
-            customer_id (and as_of) plus indicator columns; absent indicators
-            are treated as missing (logged).
+            customer_id (and as_of) plus indicator columns, every one the
+            model was trained with (else a
+            :class:`~churnml.models.features.MissingInputsError`).
         explain : {"warned", "all"}, optional
             Which rows get causes and reasons (default ``causes.explain``:
             the warned ones; explaining costs TreeSHAP).
@@ -331,6 +334,8 @@ class ChurnModel(BaseEstimator):
         language : {"en", "zh"}, optional
             Language of the reasons and actions (default: ``language`` in
             the config).
+        allow_missing : bool
+            Score without absent indicators (as missing values), named in a last column ``missing_inputs``.
 
         Returns
         -------
@@ -346,29 +351,20 @@ class ChurnModel(BaseEstimator):
         check_is_fitted(self, "fitted_", msg=NOT_FITTED)
         config = self.config_
         rows = indicators.reset_index(drop=True)
+        absent = self.schema_.check(rows.columns, allow_missing)
         out = rows[[c for c in KEYS if c in rows.columns]].copy()
         X = self.schema_.transform(rows)
         p = self.fitted_.proba(X) if len(rows) else np.array([], dtype="float64")
         out["churn_probability"] = p
         out["health_score"] = health_score(p)
         out["warning_level"] = self.policy_.assign(out.health_score.to_numpy(), customer_value(rows, config.levels))
-        mode = explain or config.causes.explain
-        if mode not in ("warned", "all"):
-            raise ValueError(f"explain must be 'warned' or 'all', got {mode!r}")
-        chosen = out.index if mode == "all" else out.index[out.warning_level > 0]
-        contributions = pd.DataFrame()
-        if len(chosen):
-            contributions = self.fitted_.contributions(X.loc[chosen])
-            # a missing value is no evidence of a cause, and cannot be put in words
-            contributions = contributions.where(X.loc[chosen, contributions.columns].notna().to_numpy(), 0.0)
-        earlier = earlier.set_index("customer_id") if earlier is not None else None
-        extra = causes.explain(
-            rows, contributions, settings=config.causes, health=out.health_score, warned=out.warning_level > 0,
-            peers=self.peers_, tiers=self.value_tiers_, earlier=earlier, language=language or config.language,
-        )
+        extra = _explained(self, rows, X, out, explain or config.causes.explain, earlier, language or config.language)
         if self.survival_ is not None:
             out = pd.concat([out, self.survival_.predict(X).set_index(out.index)], axis=1)
-        return pd.concat([out, extra], axis=1)
+        out = pd.concat([out, extra], axis=1)
+        if absent:  # people see that these scores lack part of what the model reads
+            out["missing_inputs"] = describe_absent(absent, rows.columns)
+        return out
 
     def score(
         self,
@@ -376,10 +372,11 @@ class ChurnModel(BaseEstimator):
         as_of: str | pd.Timestamp | None = None,
         explain: str | None = None,
         language: str | None = None,
+        allow_missing: bool = False,
     ) -> pd.DataFrame:
         """The warning list, every customer once (:func:`churnml.scoring.warning_list.warning_list`); tables loaded with the model's config."""
         check_is_fitted(self, "fitted_", msg=NOT_FITTED)
-        return warning_list(self, load_tables(tables, self.config_), as_of, explain=explain, language=language)
+        return warning_list(self, load_tables(tables, self.config_), as_of, explain=explain, language=language, allow_missing=allow_missing)
 
     # ---------------------------------------------------------------- persistence
     def save(self, path: str | Path) -> Path:
@@ -391,12 +388,34 @@ class ChurnModel(BaseEstimator):
         return save_directory(self, path, config_yaml=config.to_yaml(), metadata=_metadata(self))
 
     @classmethod
-    def load(cls, path: str | Path) -> ChurnModel:
-        """Load a model written by :meth:`save` (for MLflow URIs: :func:`churnml.load_model`)."""
-        model = load_directory(path)
+    def load(cls, path: str | Path, trusted: bool = False) -> ChurnModel:
+        """Load a model written by :meth:`save` (MLflow URIs: :func:`churnml.load_model`), running no code the file names.
+
+        ``trusted=True`` loads any pickle (:mod:`churnml.models.persistence`), such as an earlier churnml's ``model.joblib``.
+        """
+        model = load_directory(path, trusted)
         if not isinstance(model, cls):
             raise TypeError(f"{path} holds a {type(model).__name__}, not a ChurnModel")
         return model
+
+
+def _explained(
+    model: ChurnModel, rows: pd.DataFrame, X: pd.DataFrame, out: pd.DataFrame, mode: str, earlier: pd.DataFrame | None, language: str
+) -> pd.DataFrame:
+    """The cause columns of :meth:`ChurnModel.predict_frame`: SHAP contributions of the rows ``mode`` chooses, in words."""
+    if mode not in ("warned", "all"):
+        raise ValueError(f"explain must be 'warned' or 'all', got {mode!r}")
+    chosen = out.index if mode == "all" else out.index[out.warning_level > 0]
+    contributions = pd.DataFrame()
+    if len(chosen):
+        contributions = model.fitted_.contributions(X.loc[chosen])
+        # a missing value is no evidence of a cause, and cannot be put in words
+        contributions = contributions.where(X.loc[chosen, contributions.columns].notna().to_numpy(), 0.0)
+    earlier = earlier.set_index("customer_id") if earlier is not None else None
+    return causes.explain(
+        rows, contributions, settings=model.config_.causes, health=out.health_score, warned=out.warning_level > 0,
+        peers=model.peers_, tiers=model.value_tiers_, earlier=earlier, language=language,
+    )
 
 
 def _metadata(model: ChurnModel) -> dict:

@@ -108,17 +108,14 @@ def write_outputs(frame: pd.DataFrame, stem: str | Path, language: str | None = 
     list was scored in, else English), UTF-8 with a byte-order mark so that
     Excel opens Chinese text correctly, with no text cell that starts a
     formula (see the module docstring) and RFC 4180 line ends, so that a
-    carriage return inside a cell is quoted. A crash mid-write leaves the
-    previous files as they were.
+    carriage return inside a cell is quoted. Both files are written whole
+    before either is renamed into place, so a crash mid-write leaves the
+    previous pair as it was (a kill can fall only between the two renames).
     """
     stem = Path(stem)
     machines, people = _as_json(frame), _without_formulas(_as_json(for_people(frame, language or frame.attrs.get("language", "en"))))
-    written = []
-    for suffix, write in (
-        (".parquet", lambda f: machines.to_parquet(f, index=False)),
-        (".csv", lambda f: people.to_csv(f, index=False, encoding="utf-8-sig", lineterminator="\r\n")),
-    ):
-        with atomic_path(stem.with_suffix(suffix)) as tmp:
-            write(tmp)
-        written.append(stem.with_suffix(suffix))
-    return written
+    parquet, csv = stem.with_suffix(".parquet"), stem.with_suffix(".csv")
+    with atomic_path(parquet) as machines_tmp, atomic_path(csv) as people_tmp:
+        machines.to_parquet(machines_tmp, index=False)
+        people.to_csv(people_tmp, index=False, encoding="utf-8-sig", lineterminator="\r\n")
+    return [parquet, csv]

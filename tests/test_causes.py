@@ -156,6 +156,11 @@ def test_a_bad_cause_map_fails_at_load():
         cm.load_config({"causes": {"indicator_causes": partial}})
     with pytest.raises(cm.ConfigError, match="owner"):
         cm.load_config({"causes": {"owner_by_indicator": {"overdue_invoices": "legal"}}})
+    # a bad cause hid the unknown indicator beside it: both are named at once, without a dump of the whole map
+    with pytest.raises(cm.ConfigError) as err:
+        cm.load_config({"causes": {"indicator_causes": {**full, "logins": "price", "amount_ratio": "weather"}}})
+    message = str(err.value)
+    assert "unknown indicator(s) ['logins'] and maps {'amount_ratio': 'weather'} to no cause" in message and len(message) < 500
 
 
 def test_lightgbm_warning_list_carries_causes_reasons_and_priority(sample_model, sample):

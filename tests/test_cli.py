@@ -1,5 +1,6 @@
 """The command line: the README's demo in a fresh process, every other command in this one (churnml.cli.main)."""
 
+import os
 import subprocess
 import sys
 
@@ -15,7 +16,7 @@ def test_demo_runs_on_the_bundled_sample(tmp_path):
     assert out.returncode == 0, out.stderr
     assert "orders" in out.stdout and "Out-of-time test slice" in out.stdout
     assert "auc_roc" in out.stdout and "Top 10 warnings as of 2026-01-01" in out.stdout
-    assert (tmp_path / "churnml-demo" / "model" / "model.joblib").is_file()
+    assert (tmp_path / "churnml-demo" / "model" / "model.pickle").is_file()
     assert (tmp_path / "churnml-demo" / "report" / "reliability.png").is_file()
 
 
@@ -30,14 +31,28 @@ def test_bad_input_is_one_clear_line_without_traceback(tmp_path):
         tmp_path / "orders.parquet"
     )
     out = churnml("validate", str(tmp_path))
-    assert out.returncode == 1
+    assert out.returncode == 2  # bad input, like a usage error
     assert "table 'orders', column 'order_date': 1 row(s) could not be read as timestamp" in out.stderr
     assert "Traceback" not in out.stderr
     verbose = churnml("--verbose", "validate", str(tmp_path))
     assert verbose.returncode == 1 and "Traceback" in verbose.stderr
 
     missing = churnml("validate", str(tmp_path / "nowhere"))
-    assert missing.returncode == 1 and "does not exist" in missing.stderr
+    assert missing.returncode == 2 and "does not exist" in missing.stderr
+
+
+def test_an_unexpected_failure_is_one_line_with_exit_code_1_and_a_traceback_only_with_debug(tmp_path, monkeypatch):
+    from churnml import cli
+
+    def broken(*args, **kwargs):
+        raise KeyError("a bug, not the user's input")
+
+    monkeypatch.setattr(cli, "load_tables", broken)
+    out = churnml("validate", str(tmp_path))
+    assert out.returncode == 1 and "Traceback" not in out.stderr
+    assert out.stderr.strip().splitlines() == ['error: KeyError: "a bug, not the user\'s input" (run with --debug for the traceback)']
+    debug = churnml("--debug", "validate", str(tmp_path))
+    assert debug.returncode == 1 and "Traceback" in debug.stderr and "KeyError" in debug.stderr
 
 
 def test_generate_then_validate(tmp_path):
@@ -56,9 +71,22 @@ def test_indicators_command_writes_parquet(tmp_path):
     panel = pd.read_parquet(tmp_path / "p.parquet")
     assert panel.as_of.nunique() == 2 and not panel.duplicated(["customer_id", "as_of"]).any()
     bad = churnml("indicators", str(SAMPLE_DIR), "--as-of", "2025-06-15", "--out", str(tmp_path / "q.parquet"))
-    assert bad.returncode == 1 and "not the first day of a month" in bad.stderr and not (tmp_path / "q.parquet").exists()
+    assert bad.returncode == 2 and "not the first day of a month" in bad.stderr and not (tmp_path / "q.parquet").exists()
 
 
 def test_usage_error_exits_non_zero():
     out = churnml("generate")
     assert out.returncode == 2 and "Missing argument" in out.stderr
+
+
+def test_an_unknown_model_is_bad_input_and_the_lookup_creates_no_store(tmp_path):
+    # the lookup created an empty mlflow.db in the working directory, then said the model was not in it
+    from churnml.datasets import SAMPLE_DIR
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
+    out = subprocess.run(
+        [sys.executable, "-m", "churnml", "score", str(SAMPLE_DIR), "--model", "models:/churnml@champion"],
+        capture_output=True, text=True, cwd=tmp_path, env=env, timeout=300,
+    )
+    assert out.returncode == 2 and "there is no tracking store at" in out.stderr and "Traceback" not in out.stderr
+    assert list(tmp_path.iterdir()) == []

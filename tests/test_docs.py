@@ -43,4 +43,4 @@ def test_readme_example_runs(tmp_path, monkeypatch, capsys):
     exec(compile(example, "README example", "exec"), {})
     printed = capsys.readouterr().out
     assert "auc_roc" in printed and "level 1" in printed
-    assert (tmp_path / "models" / "churn" / "model.joblib").is_file()
+    assert (tmp_path / "models" / "churn" / "model.pickle").is_file()

@@ -10,6 +10,8 @@ import stat
 import subprocess
 import sys
 import time
+import urllib.parse
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -20,6 +22,7 @@ import churnml as cm
 from churnml.evaluation import population_stability
 from churnml.ops.retrain import _lock, retrain
 from churnml.ops.serving import score
+from churnml.files import sweep
 from churnml.output import for_people, write_outputs
 
 from tests.conftest import run_cli
@@ -57,6 +60,40 @@ def test_write_atomic_keeps_the_previous_list_when_a_write_fails(tmp_path, monke
         write_outputs(frame.assign(customer_id=["c", "d"]), tmp_path / "warnings")
     assert csv.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["warnings.csv", "warnings.parquet"]  # no temporary file left
+
+
+_KILLED_WRITER = """
+import os, signal, sys
+import pandas as pd
+from churnml.output import write_outputs
+
+def killed(self, *args, **kwargs):  # the Parquet file is written, the CSV is not: SIGKILL here
+    os.kill(os.getpid(), signal.SIGKILL)
+
+pd.DataFrame.to_csv = killed
+write_outputs(pd.DataFrame({"customer_id": ["new"]}), sys.argv[1])
+"""
+
+
+def test_a_writer_killed_mid_write_leaves_the_previous_pair_and_the_next_write_cleans_up(tmp_path):
+    # a kill inside the writes left .warnings_* files and a Parquet/CSV pair from different runs
+    stem = tmp_path / "warnings"
+    parquet, csv = write_outputs(pd.DataFrame({"customer_id": ["old"]}), stem)
+    killed = subprocess.run([sys.executable, "-c", _KILLED_WRITER, str(stem)], capture_output=True, text=True, timeout=120)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    assert pd.read_parquet(parquet).customer_id.tolist() == ["old"] and "old" in csv.read_text(encoding="utf-8-sig")  # still one pair
+    leftovers = [p.name for p in tmp_path.iterdir() if p.name.startswith(".")]
+    assert len(leftovers) == 2 and all(n.startswith((".warnings.parquet.tmp-", ".warnings.csv.tmp-")) for n in leftovers)
+    write_outputs(pd.DataFrame({"customer_id": ["next"]}), stem)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["warnings.csv", "warnings.parquet"]
+    assert pd.read_parquet(parquet).customer_id.tolist() == ["next"] and "next" in csv.read_text(encoding="utf-8-sig")
+
+
+def test_a_directory_moved_aside_by_a_killed_writer_is_put_back(tmp_path, sample_model):
+    # killed between moving the old model aside and renaming the new one in: no model at the path at all
+    saved = sample_model.save(tmp_path / "model")
+    saved.rename(tmp_path / ".model.old")
+    assert sweep(tmp_path / "model") == [] and cm.ChurnModel.load(tmp_path / "model").fitted_.name == sample_model.fitted_.name
 
 
 @pytest.mark.parametrize("umask, mode", [(0o022, 0o644), (0o077, 0o600), (0o002, 0o664)])
@@ -260,24 +297,73 @@ def test_killing_the_job_halfway_leaves_champion_and_warning_list_intact_and_the
     assert client.get_model_version_by_alias("retrain-test", "champion").version == champion
 
 
+def test_a_corrupt_champion_is_named_and_can_be_replaced_by_a_first_model(first_run, sample):
+    # it blocked every later retrain
+    home, cfg, _ = first_run
+    client = MlflowClient(tracking_uri=cfg["tracking"]["uri"])
+    broken = client.get_model_version_by_alias("retrain-test", "champion")
+    location = urllib.parse.urlparse(client.get_model_version_download_uri("retrain-test", broken.version)).path
+    (artifact,) = Path(location).rglob("model.pickle")
+    artifact.write_bytes(b"corrupt")
+    listing = home / "out" / "warnings_2026-01-01.parquet"
+    before = listing.read_bytes()
+    with pytest.raises(RuntimeError, match=f"the champion, version {broken.version} of 'retrain-test', cannot be loaded.*replace_broken_champion=True"):
+        retrain(cfg, sample, "2026-01-01")
+    assert listing.read_bytes() == before
+    fixed = retrain(cfg, sample, "2026-01-01", replace_broken_champion=True)
+    assert fixed.decision == "promoted" and fixed.reason.startswith(f"champion version {broken.version} cannot be loaded, judged as a first model")
+    assert client.get_model_version_by_alias("retrain-test", "champion").version == fixed.challenger_version != broken.version
+    assert pd.read_parquet(listing).customer_id.is_unique
+
+
 def test_cli_retrain_reports_a_clear_error_and_exit_code(tmp_path):
     out = run_cli("retrain", "--config", tmp_path / "nope.yaml")
-    assert out.returncode == 1 and "does not exist" in out.stderr and "Traceback" not in out.stderr
+    assert out.returncode == 2 and "does not exist" in out.stderr and "Traceback" not in out.stderr
     config_file = tmp_path / "retrain.yaml"
     config_file.write_text("retrain:\n  output_dir: out\n")
     out = run_cli("retrain", "--config", config_file, cwd=tmp_path)
-    assert out.returncode == 1 and "retrain.tables" in out.stderr
+    assert out.returncode == 2 and "retrain.tables" in out.stderr
+
+
+def _with_order_on(sample, day: str) -> dict[str, pd.DataFrame]:
+    frames = {name: sample.to_pandas(name) for name in sample}
+    orders = frames["orders"]
+    stray = orders.iloc[[0]].assign(order_id="stray-1", order_date=pd.Timestamp(day))
+    return {**frames, "orders": pd.concat([orders, stray], ignore_index=True)}
+
+
+def test_one_order_typed_in_the_future_neither_moves_the_default_as_of_nor_passes_unsaid(sample, sample_model, caplog):
+    # a typo of 2099 made 2,473 of 2,500 customers already_churned; one order two months after the data's end
+    # put everyone at level 1: the default as_of followed the single latest order
+    expected = score(sample, sample_model)
+    assert expected.as_of.iloc[0] == pd.Timestamp("2026-01-01")
+    with pytest.raises(cm.DataValidationError, match=r"1 row\(s\) are after the data was loaded .*\[future_date\]"):
+        cm.load_tables(_with_order_on(sample, "2099-01-15"))
+    for day, config in [("2026-03-15", None), ("2099-01-15", {"validation": {"future_date": "warn"}})]:
+        caplog.clear()
+        tables = cm.load_tables(_with_order_on(sample, day), config)
+        got = score(tables, sample_model)
+        assert got.as_of.iloc[0] == pd.Timestamp("2026-01-01"), day
+        assert "1 row(s) from" in caplog.text and "not where the data ends (2025-12-31 23:58:57)" in caplog.text
+        assert got.warning_level.value_counts().to_dict() == expected.warning_level.value_counts().to_dict()
+        assert cm.labels.labelled_dates(tables) == cm.labels.labelled_dates(sample)
 
 
 def test_scoring_faults_are_clear(sample, sample_model, tmp_path, caplog):
+    # fewer tables than training only logged a warning: level 1 went from 256 to 929 customers
     fewer = {name: sample.to_pandas(name) for name in sample if name not in ("tickets", "surveys")}
-    warnings = score(fewer, sample_model, "2025-06-01")
+    with pytest.raises(cm.MissingInputsError, match=r"lack: .*complaints_3m.* \(tables surveys, tickets\).*allow_missing=True"):
+        score(fewer, sample_model, "2025-06-01")
+    warnings = score(fewer, sample_model, "2025-06-01", allow_missing=True)
     assert len(warnings) == 2500 and warnings.customer_id.is_unique
     assert "scoring without" in caplog.text and "complaints_3m" in caplog.text  # missing tables: their indicators count as missing
+    scored = warnings.status == "scored"
+    assert warnings.missing_inputs[scored].str.endswith("(tables surveys, tickets)").all()
+    assert "scored without" in for_people(warnings).columns  # people see it in the list
     with pytest.raises(ValueError, match="outside the data"):
         score(sample, sample_model, "2030-01-01")
     broken = sample_model.save(tmp_path / "broken")
-    (broken / "model.joblib").write_bytes(b"not a model")
+    (broken / "model.pickle").write_bytes(b"not a model")
     with pytest.raises(ValueError, match="is not a readable churnml model"):
         score(sample, str(broken))
     with pytest.raises(FileNotFoundError, match="no churnml model"):

@@ -1,6 +1,9 @@
 """Rule scorecard, LightGBM on a time-ordered split, calibration, health score, levels, ChurnModel."""
 
+import json
 import logging
+import os
+import pickle
 
 import numpy as np
 import pandas as pd
@@ -146,13 +149,58 @@ def test_score_returns_every_customer_once_with_the_public_columns(sample, fitte
 
 def test_save_and_load_round_trip(tmp_path, sample, fitted):
     path = fitted.save(tmp_path / "model")
-    assert sorted(p.name for p in path.iterdir()) == ["config.yaml", "metadata.json", "model.joblib"]
+    assert sorted(p.name for p in path.iterdir()) == ["config.yaml", "metadata.json", "model.pickle"]
     loaded = ChurnModel.load(path)
     pd.testing.assert_frame_equal(loaded.score(sample, "2025-06-01"), fitted.score(sample, "2025-06-01"))
     fitted.save(path)  # replacing an existing model works and leaves no temporary directories
     assert [p.name for p in tmp_path.iterdir()] == ["model"]
     with pytest.raises(FileNotFoundError, match="no churnml model"):
         ChurnModel.load(tmp_path / "nothing")
+
+
+class _Planted:
+    """A pickle that runs a command when loaded (what any pickle may do)."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+def test_loading_a_model_directory_runs_no_code_the_file_names(tmp_path, fitted):
+    # model.joblib was a plain pickle: a planted one created a file on load
+    path = fitted.save(tmp_path / "model")
+    marker = tmp_path / "pwned"
+    (path / "model.pickle").write_bytes(pickle.dumps(_Planted(marker)))
+    with pytest.raises(ValueError, match="references posix.system, which no churnml model holds"):
+        ChurnModel.load(path)
+    assert not marker.exists()
+    with pytest.raises(ValueError, match="references builtins.eval"):
+        (path / "model.pickle").write_bytes(pickle.dumps(_Eval()))
+        ChurnModel.load(path)
+
+
+class _Eval:
+    def __reduce__(self):
+        return (eval, ("1 + 1",))
+
+
+def test_an_old_pickle_loads_only_when_trusted_and_a_format_mismatch_is_named(tmp_path, sample, fitted):
+    import joblib
+
+    old = tmp_path / "old"
+    old.mkdir()
+    joblib.dump(fitted, old / "model.joblib")  # what earlier churnml versions wrote
+    with pytest.raises(ValueError, match="saved by an earlier churnml, a pickle that runs any code.*trusted=True"):
+        ChurnModel.load(old)
+    loaded = ChurnModel.load(old, trusted=True)
+    pd.testing.assert_frame_equal(loaded.score(sample, "2025-06-01"), fitted.score(sample, "2025-06-01"))
+    path = fitted.save(tmp_path / "model")
+    meta = json.loads((path / "metadata.json").read_text())
+    (path / "metadata.json").write_text(json.dumps({**meta, "format": 99}))
+    with pytest.raises(ValueError, match="holds model format 99; churnml .* reads format 2"):
+        ChurnModel.load(path)
 
 
 def test_same_data_config_and_seed_give_identical_predictions(frame, fitted):
@@ -331,8 +379,10 @@ def test_unseen_categories_and_absent_columns_score_as_missing(frame, fitted, ca
     rows["industry"] = "space mining"
     rows = rows.drop(columns=["login_ratio"])
     caplog.set_level(logging.WARNING, "churnml.models")
-    scored = fitted.predict_frame(rows)
-    assert len(scored) == 50 and scored.churn_probability.between(0, 1).all()
+    with pytest.raises(cm.MissingInputsError, match="lack: login_ratio"):  # an absent column is refused unless allowed
+        fitted.predict_frame(rows)
+    scored = fitted.predict_frame(rows, allow_missing=True)
+    assert len(scored) == 50 and scored.churn_probability.between(0, 1).all() and (scored.missing_inputs == "login_ratio").all()
     assert "space mining" in caplog.text and "login_ratio" in caplog.text
     schema = FeatureSchema.fit(frame)
     assert schema.transform(rows).industry.isna().all()

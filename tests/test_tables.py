@@ -276,6 +276,48 @@ def test_nanosecond_stamps_are_floored_to_microseconds_and_stay_before_as_of(tin
     assert loaded[0] < as_of <= loaded[1]  # before as_of stays before it, at or after stays after
 
 
+@pytest.mark.parametrize("source", ["pandas", "csv", "parquet"])
+def test_text_stamps_with_a_utc_offset_are_converted_to_utc(tiny_frames, tmp_path, source):
+    # DuckDB's cast of text to a naive time stamp dropped the offset: every stamp moved by it
+    written = ["2024-01-03T23:17:50+08:00", "2024-02-10T10:00:00Z", "2024-01-20 12:00:00", "2024-03-01", "2024-03-15T01:00:00-05:30"]
+    orders = tiny_frames["orders"].assign(order_date=written)
+    if source == "pandas":
+        tables = from_pandas({**tiny_frames, "orders": orders})
+    else:
+        for name, frame in {**tiny_frames, "orders": orders}.items():
+            frame.to_csv(tmp_path / f"{name}.csv", index=False) if source == "csv" else frame.to_parquet(tmp_path / f"{name}.parquet")
+        tables = from_directory(tmp_path)
+    got = tables.to_pandas("orders").sort_values("order_id").order_date.tolist()
+    assert got == [pd.Timestamp(s) for s in ["2024-01-03 15:17:50", "2024-02-10 10:00", "2024-01-20 12:00", "2024-03-01", "2024-03-15 06:30"]]
+
+
+@pytest.mark.parametrize("amount", [1e30, float("inf"), float("-inf")])
+def test_amounts_beyond_any_currency_are_a_validation_issue(tiny_frames, amount):
+    # they passed validation, then the engine's decimal sums crashed with a traceback naming no table
+    tiny_frames["orders"].loc[1, "amount"] = amount
+    message = _error(tiny_frames)
+    assert "table 'orders', column 'amount': 1 row(s)" in message and "[out_of_range]" in message
+    assert f"order_id='2', amount={amount!r}" in message
+    dropped = from_pandas(tiny_frames, {"validation": {"out_of_range": "drop"}})
+    assert dropped.report.dropped == {"orders": 1}
+
+
+def test_an_amount_column_mixing_numbers_and_text_names_the_text(tiny_frames):
+    # what read_excel gives; Arrow raised a bare ArrowTypeError naming no table
+    tiny_frames["orders"]["amount"] = pd.Series([100.0, "2,5", 5000, None, 250.0], dtype=object)
+    message = _error(tiny_frames)
+    assert "table 'orders', column 'amount': 1 row(s) could not be read as float64" in message
+    assert "amount='2,5'" in message
+
+
+def test_empty_orders_with_untyped_columns_is_an_empty_table_error(tiny_frames):
+    # object columns with no values: Ibis refused NULL-typed columns, and the hint pointed at validation.null_value
+    empty = pd.DataFrame({c: pd.Series([], dtype=object) for c in tiny_frames["orders"].columns})
+    message = _error({**tiny_frames, "orders": empty})
+    assert "table 'orders': expected at least one row: the table is empty" in message
+    assert "validation." not in message  # no setting lets an empty orders table pass
+
+
 # ---- loaders
 
 
@@ -306,6 +348,54 @@ def test_csv_and_partitioned_parquet(tiny_frames, tmp_path):
 def test_directory_without_orders(tmp_path):
     (tmp_path / "notes.txt").write_text("x")
     with pytest.raises(DataValidationError, match="orders.parquet"):
+        from_directory(tmp_path)
+
+
+def _orders_csv(tmp_path, text: str, encoding: str = "utf-8"):
+    (tmp_path / "orders.csv").write_bytes(text.encode(encoding))
+    return tmp_path
+
+
+def test_a_csv_in_another_encoding_names_file_and_line_and_loads_with_its_encoding(tmp_path):
+    # DuckDB's raw error, then a CLI traceback; now the file, the line and the setting
+    lines = ["order_id,customer_id,order_date,amount"] + [f"{i},c{i % 3},2024-01-{1 + i % 28:02d},{i}.5" for i in range(50)]
+    lines[40] = "40,客户甲,2024-01-13,40.5"
+    _orders_csv(tmp_path, "\n".join(lines) + "\n", "gbk")
+    with pytest.raises(DataValidationError) as err:
+        from_directory(tmp_path)
+    message = str(err.value)
+    assert "orders.csv is not valid utf-8 (line 41," in message and "tables.<name>.encoding" in message
+    tables = from_directory(tmp_path, {"tables": {"orders": {"encoding": "gb18030"}}})
+    assert "客户甲" in set(tables.to_pandas("orders").customer_id)
+
+
+def test_an_unknown_encoding_is_a_config_error():
+    with pytest.raises(ValueError, match="tables.orders.encoding.*unknown text encoding 'utf-9'"):
+        load_config({"tables": {"orders": {"encoding": "utf-9"}}})
+
+
+@pytest.mark.parametrize("bad_row", ['3,"c1,2024-01-03,7.5\n4,"c3",2024-01-04,8', "3,c1,2024-01-03,7.5,extra,more"], ids=["broken quote", "ragged row"])
+def test_a_malformed_csv_names_the_file_instead_of_four_missing_columns(tmp_path, bad_row):
+    _orders_csv(tmp_path, "order_id,customer_id,order_date,amount\n1,c1,2024-01-01,5\n2,c2,2024-01-02,6\n" + bad_row + "\n")
+    with pytest.raises(DataValidationError) as err:
+        from_directory(tmp_path)
+    message = str(err.value)
+    assert "orders.csv could not be read as CSV" in message and "Line: 4" in message and "has no column" not in message
+
+
+def test_a_bad_row_beyond_the_readers_sample_names_the_table(tmp_path):
+    # the sniffer reads the first rows only: the first full scan meets the ragged one
+    rows = [f"{i},c{i % 7},2024-01-{1 + i % 28:02d},{i}.25" for i in range(60_000)] + ["60000,c1,2024-01-01,1,oops,more"]
+    _orders_csv(tmp_path, "order_id,customer_id,order_date,amount\n" + "\n".join(rows) + "\n")
+    with pytest.raises(DataValidationError, match="table 'orders': could not be read to the end"):
+        from_directory(tmp_path)
+
+
+def test_two_files_for_one_table_are_refused(tiny_frames, tmp_path):
+    # one of them was used without a word
+    tiny_frames["orders"].to_parquet(tmp_path / "orders.parquet")
+    tiny_frames["orders"].iloc[:2].to_csv(tmp_path / "orders.csv", index=False)
+    with pytest.raises(DataValidationError, match=r"orders.parquet, orders.csv are all in .*keep one file per table"):
         from_directory(tmp_path)
 
 

@@ -16,7 +16,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 import churnml as cm
-from churnml.ops.serving import OUTPUT_COLUMNS, warning_columns
+from churnml.ops.serving import OUTPUT_COLUMNS, RequestError, warning_columns
 from churnml.ops.registry import TrackingError
 from churnml.ops.tracking import data_fingerprint, flatten
 
@@ -116,15 +116,19 @@ def test_registry_aliases_and_every_way_to_load(run, sample_model, tmp_path):
         cm.load_model("models:/churnml/999")
 
 
-def test_pyfunc_takes_indicator_rows_with_missing_columns(run, sample_model):
+def test_pyfunc_refuses_absent_indicators_unless_allowed_and_then_names_them(run, sample_model):
     pyfunc = mlflow.pyfunc.load_model(f"runs:/{run.info.run_id}/model")
     rows = sample_model.holdout_.example.drop(columns=["as_of", "login_ratio", "csat_3m"])
-    out = pyfunc.predict(rows)
+    with pytest.raises(RequestError, match=r"lack: login_ratio, csat_3m\. Give"):
+        pyfunc.predict(rows)
+    out = pyfunc.predict(rows, params={"allow_missing": True})
     at = OUTPUT_COLUMNS.index("warning_level") + 1  # the survival model's columns follow the level
     survival = ["p_churn_30d", "p_churn_60d", "p_churn_90d", "survival_curve", "expected_active_months"]
-    assert list(out.columns) == OUTPUT_COLUMNS[:at] + survival + OUTPUT_COLUMNS[at:] and len(out) == len(rows)
-    pd.testing.assert_frame_equal(out, warning_columns(sample_model, rows))
-    assert pyfunc.metadata.signature is not None and pyfunc.metadata.get_input_schema().input_names()[0] == "customer_id"
+    assert list(out.columns) == OUTPUT_COLUMNS[:at] + survival + OUTPUT_COLUMNS[at:] + ["missing_inputs"] and len(out) == len(rows)
+    assert (out.missing_inputs == "login_ratio, csat_3m").all()  # other columns show activity and surveys are there
+    pd.testing.assert_frame_equal(out, warning_columns(sample_model, rows, allow_missing=True))
+    signature = pyfunc.metadata.signature
+    assert signature.inputs is None and signature.params.to_dict() == [{"name": "allow_missing", "default": False, "shape": None, "type": "boolean"}]
 
 
 def test_embedded_default_is_sqlite_in_the_working_directory(tmp_path):
@@ -192,13 +196,46 @@ def test_rest_endpoint_equals_in_process_scoring(rest, sample_model, sample_fram
 
 
 def test_rest_rejects_bad_payloads_with_a_clear_4xx(rest, sample_model):
-    rows = sample_model.holdout_.example.drop(columns=["as_of"]).head(2)
+    rows = sample_model.holdout_.example.drop(columns=["as_of"]).head(2).reset_index(drop=True)
     status, body = _post(rest, _split_payload(rows.drop(columns=["customer_id"])))
-    assert status == 400 and "customer_id" in body["message"] and "Traceback" not in body["message"]
+    assert status == 400 and "every row needs a customer_id" in body["message"] and "Traceback" not in body["message"]
+    assert "Failed to predict" not in body["message"] and len(body["message"]) < 400  # churnml's line, not a dump of the request
     wrong = rows.astype(object)
     wrong["amount_ratio"] = "a lot"
     status, body = _post(rest, _split_payload(wrong))
-    assert status == 400 and "amount_ratio" in body["message"]
+    assert status == 400 and "column 'amount_ratio': expected a number or null, got 'a lot'" in body["message"]
+
+
+@pytest.mark.parametrize(
+    "column, value, said",
+    [
+        ("amount_ratio", True, "column 'amount_ratio': expected a number or null, got True"),  # MLflow's schema made it 1.0
+        ("customer_id", {"a": 1}, "customer_id must be a text or an integer, got {'a': 1}"),
+        ("amount_ratio", float("inf"), "column 'amount_ratio': expected a finite number within 1e+15, got inf"),
+        ("amount_ratio", 1e308, "column 'amount_ratio': expected a finite number within 1e+15, got 1e+308"),
+    ],
+)
+def test_rest_answers_nonsense_values_with_400_naming_the_column(rest, sample_model, column, value, said):
+    # each was scored with 200 (1e308 printed a 300-digit number in a reason)
+    rows = sample_model.holdout_.example.drop(columns=["as_of"]).head(2).reset_index(drop=True).astype(object)
+    rows.at[1, column] = value
+    status, body = _post(rest, _split_payload(rows))
+    assert status == 400 and said in body["message"], body
+
+
+def test_rest_refuses_misspelt_or_absent_indicators_and_oversized_batches(rest, sample_model):
+    rows = sample_model.holdout_.example.drop(columns=["as_of"]).head(2).reset_index(drop=True)
+    status, body = _post(rest, _split_payload(pd.DataFrame({"customer_id": ["a"], "health": [50], "level": [2]})))
+    assert status == 400 and "these inputs lack" in body["message"] and "amount_ratio" in body["message"]  # was health 50, level 2
+    misspelt = rows.rename(columns={"amount_ratio": "amount_ration"})
+    status, body = _post(rest, _split_payload(misspelt))
+    assert status == 400 and "lack: amount_ratio. Give" in body["message"]  # orders are there: the column is what is missing
+    status, body = _post(rest, {**_split_payload(misspelt), "params": {"allow_missing": True}})
+    assert status == 200 and {p["missing_inputs"] for p in body["predictions"]} == {"amount_ratio"}
+    limit = sample_model.config_.serving.max_rows
+    many = rows.iloc[[0] * (limit + 1)].reset_index(drop=True)
+    status, body = _post(rest, _split_payload(many))
+    assert status == 413 and f"more than serving.max_rows ({limit:,})" in body["message"]
 
 
 def test_a_real_tracking_server_logs_registers_and_loads(tmp_path, sample_frame, sample_model):
@@ -224,8 +261,40 @@ def test_a_real_tracking_server_logs_registers_and_loads(tmp_path, sample_frame,
         loaded = cm.load_model("models:/remote-churn@champion")
         rows = sample_model.holdout_.example
         pd.testing.assert_frame_equal(warning_columns(loaded, rows), warning_columns(model, rows))
-        assert any((tmp_path / "artifacts").rglob("model.joblib"))  # artifacts went through the server
+        assert any((tmp_path / "artifacts").rglob("model.pickle"))  # artifacts went through the server
     finally:
         mlflow.set_tracking_uri(os.environ["MLFLOW_TRACKING_URI"])
         process.terminate()
         process.wait(30)
+
+
+_KILLED_LOGGER = """
+import os, signal, sys
+import mlflow
+import churnml as cm
+from churnml.ops.tracking import log_run
+
+def killed(*args, **kwargs):  # metrics are logged, the report's artifacts not yet: SIGKILL here
+    os.kill(os.getpid(), signal.SIGKILL)
+
+mlflow.log_artifacts = killed
+log_run(cm.ChurnModel.load(sys.argv[1]), run_name="killed")
+"""
+
+
+def test_a_run_killed_while_logging_is_marked_failed_by_the_next_one(tmp_path, monkeypatch, sample_model):
+    # it stayed RUNNING forever
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    monkeypatch.setenv("MLFLOW_EXPERIMENT_NAME", "killed-runs")
+    saved = sample_model.save(tmp_path / "model")
+    child = subprocess.run([sys.executable, "-c", _KILLED_LOGGER, str(saved)], capture_output=True, text=True, timeout=600)
+    assert child.returncode == -9, child.stderr[-2000:]
+    client = MlflowClient(uri)
+    experiment = client.get_experiment_by_name("killed-runs")
+    (killed,) = client.search_runs([experiment.experiment_id])
+    assert killed.info.status == "RUNNING"
+    run_id = cm.ops.tracking.log_run(cm.ChurnModel.load(saved), run_name="next")
+    assert client.get_run(killed.info.run_id).info.status == "FAILED"
+    assert "ended before the run did" in client.get_run(killed.info.run_id).data.tags["churnml_failure"]
+    assert client.get_run(run_id).info.status == "FINISHED"

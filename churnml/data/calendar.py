@@ -8,6 +8,7 @@ the last order for scoring).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Sequence
 
 import pandas as pd
@@ -15,6 +16,8 @@ import pandas as pd
 from churnml.data.tables import Tables
 
 __all__ = ["latest_month_start", "month_index", "month_starts", "next_month_start", "scoring_dates"]
+
+logger = logging.getLogger(__name__)
 
 
 def next_month_start(ts: pd.Timestamp) -> pd.Timestamp:
@@ -28,8 +31,10 @@ def month_index(ts: pd.Timestamp) -> int:
 
 
 def latest_month_start(tables: Tables) -> pd.Timestamp:
-    """The month start after the last order: the latest as_of the data supports, and the default for scoring."""
-    return next_month_start(tables.time_range("orders")[1])
+    """The month start after the last order of the bulk (:meth:`Tables.data_end`): the default as_of for scoring and retraining."""
+    end = tables.data_end("orders")
+    logger.info("as_of not given: %s, the month start after the last order (%s)", next_month_start(end).date(), end)
+    return next_month_start(end)
 
 
 def scoring_dates(tables: Tables, as_of: str | pd.Timestamp | None, recent_months: int) -> tuple[pd.Timestamp, list[pd.Timestamp]]:

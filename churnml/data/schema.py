@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from churnml.constants import CAUSES
 
-__all__ = ["SCHEMA", "TIME_COLUMN", "ColumnSpec", "TableSpec", "contract_markdown"]
+__all__ = ["RECORDED_AT", "SCHEMA", "TIME_COLUMN", "ColumnSpec", "TableSpec", "contract_markdown"]
 
 
 @dataclass(frozen=True)
@@ -256,6 +256,10 @@ TIME_COLUMN = {
     "contracts": "start_date",
     "interventions": "warning_date",
 }
+
+# The time columns that record something that happened, so none is after the load time (a contract or a
+# market event may start in the future; an order cannot).
+RECORDED_AT = {t: TIME_COLUMN[t] for t in ("orders", "customers", "invoices", "activity", "tickets", "interactions", "surveys", "interventions")}
 
 
 def contract_markdown() -> str:

@@ -19,8 +19,10 @@ import ibis
 import ibis.expr.types as ir
 import pandas as pd
 
-from churnml.config import Config, load_config
+from churnml.config import Config, TableSource, load_config
+from churnml.constants import STRAY_SHARE
 from churnml.data.schema import SCHEMA, TIME_COLUMN
+from churnml.data.sources import read_table_file, table_files
 from churnml.data.validation import DataValidationError, ValidationReport, canonicalize, missing_orders
 
 __all__ = ["Tables", "from_directory", "from_ibis", "from_pandas", "load_tables"]
@@ -48,6 +50,7 @@ class Tables(Mapping[str, ir.Table]):
         self.report = report
         self.sampling = sampling  # set by sample_customers; logged with every model trained on these tables
         self._ranges: dict[str, tuple[pd.Timestamp | None, pd.Timestamp | None]] = {}
+        self._ends: dict[str, pd.Timestamp | None] = {}
 
     def time_range(self, name: str) -> tuple[pd.Timestamp | None, pd.Timestamp | None]:
         """First and last time stamp of table ``name`` (None when empty): one query, remembered."""
@@ -57,6 +60,32 @@ class Tables(Mapping[str, ir.Table]):
             got = t.aggregate(lo=column.min(), hi=column.max()).to_pyarrow().to_pylist()[0]
             self._ranges[name] = tuple(None if v is None else pd.Timestamp(v) for v in (got["lo"], got["hi"]))
         return self._ranges[name]
+
+    def data_end(self, name: str) -> pd.Timestamp | None:
+        """The last time stamp of table ``name``'s bulk (None when empty): strays after a month without rows left out, logged.
+
+        Rows beyond a whole calendar month without any, together fewer than
+        :data:`~churnml.constants.STRAY_SHARE` of the table (one order typed
+        2026-03 in a log that ends in 2025-12), are not where the data ends:
+        a default as_of after them would see every customer lapsed.
+        """
+        if name not in self._ends:
+            last = self.time_range(name)[1]
+            t = self[name]
+            column = t[TIME_COLUMN[name]]
+            dated = t.filter(column.notnull())
+            months = dated.group_by(month=dated[TIME_COLUMN[name]].truncate("M")).aggregate(rows=dated.count()).to_pandas()
+            stray_from = _stray_tail(months.set_index("month").rows)
+            if stray_from is not None:
+                n = int(t.filter(column >= stray_from).count().execute())
+                bulk = pd.Timestamp(t.filter(column < stray_from)[TIME_COLUMN[name]].max().execute())
+                logger.warning(
+                    "%s: %d row(s) from %s to %s lie beyond a month without any and are not where the data ends (%s); "
+                    "check them (a typo in the year?)", name, n, stray_from.date(), last, bulk,
+                )
+                last = bulk
+            self._ends[name] = last
+        return self._ends[name]
 
     def sample_customers(self, fraction: float, seed: int = 0) -> Tables:
         """A random share of the customers, with all their rows in every table.
@@ -166,6 +195,29 @@ class Tables(Mapping[str, ir.Table]):
         return pd.DataFrame(rows).astype({"customers": "Int64"})
 
 
+def _stray_tail(rows_per_month: pd.Series) -> pd.Timestamp | None:
+    """The first month of a stray tail, or None: the earliest gap of a whole month whose later rows are few.
+
+    ``rows_per_month`` counts rows by month start (months without rows absent).
+
+    Examples
+    --------
+    >>> months = pd.to_datetime(["2025-10-01", "2025-11-01", "2025-12-01", "2026-03-01"])
+    >>> _stray_tail(pd.Series([900, 950, 1000, 1], index=months)).date()
+    datetime.date(2026, 3, 1)
+    >>> _stray_tail(pd.Series([900, 950, 1000, 40], index=months)) is None  # a real, if quiet, month
+    True
+    """
+    counts = rows_per_month.sort_index()
+    tail = counts[::-1].cumsum()[::-1]  # rows from each month on
+    months = pd.DatetimeIndex(counts.index)
+    for i in range(1, len(counts)):
+        gap = months[i] > months[i - 1] + pd.DateOffset(months=1)
+        if gap and tail.iloc[i] < STRAY_SHARE * tail.iloc[0]:
+            return months[i]
+    return None
+
+
 def _bucket(t: ir.Table, seed: int, buckets: int) -> ir.IntegerColumn:
     """A customer's bucket in [0, buckets): a hash of customer_id and seed, the same in every table."""
     return (t.customer_id.concat(f"|{seed}").hash() % buckets).abs()
@@ -231,19 +283,31 @@ def from_pandas(frames: Mapping[str, pd.DataFrame], config: Config | str | Path 
             frame = frames[source]
             if not isinstance(frame, pd.DataFrame):
                 raise TypeError(f"table '{name}' must be a pandas DataFrame, got {type(frame).__name__}")
-            raw[name] = con.create_table(f"raw_{name}", _to_microseconds(frame))
+            raw[name] = con.create_table(f"raw_{name}", _arrow_ready(frame))
     _reject_unknown(frames, cfg)
     return Tables(con, *canonicalize(raw, cfg))
 
 
-def _to_microseconds(frame: pd.DataFrame) -> pd.DataFrame:
-    """``frame`` with nanosecond time stamps floored to DuckDB's microseconds (a later instant never becomes an earlier one's past).
+def _arrow_ready(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` in types Arrow converts, so validation names the table and the values instead of Arrow failing.
 
-    Arrow refuses the cast of a nanosecond value that is not a whole
-    microsecond (numpy arithmetic on dates makes them) with an error naming no table.
+    Nanosecond time stamps are floored to DuckDB's microseconds (a later
+    instant never becomes an earlier one's past): Arrow refuses a value that
+    is not a whole microsecond. Object columns mixing types (``read_excel``
+    gives floats beside text) become text, and all-null ones typed text, so
+    the cast to the contract's type reports what does not parse.
     """
-    fine = [c for c, dtype in frame.dtypes.items() if pd.api.types.is_datetime64_any_dtype(dtype) and frame[c].dt.unit == "ns"]
-    return frame.assign(**{c: frame[c].dt.floor("us") for c in fine}) if fine else frame
+    fixed = {}
+    for c, dtype in frame.dtypes.items():
+        if pd.api.types.is_datetime64_any_dtype(dtype) and frame[c].dt.unit == "ns":
+            fixed[c] = frame[c].dt.floor("us")
+        elif dtype == object and pd.api.types.infer_dtype(frame[c], skipna=True) in _MIXED:
+            fixed[c] = frame[c].astype("string")
+    return frame.assign(**fixed) if fixed else frame
+
+
+# pandas' names for object columns Arrow cannot type on its own
+_MIXED = {"mixed", "mixed-integer", "mixed-integer-float", "empty"}
 
 
 def from_directory(path: str | Path, config: Config | str | Path | dict | None = None, *, con: Any = None) -> Tables:
@@ -261,12 +325,9 @@ def from_directory(path: str | Path, config: Config | str | Path | dict | None =
     con = con or _duckdb()
     raw = {}
     for name, source in _source_names(cfg).items():
-        if (root / f"{source}.parquet").is_file():
-            raw[name] = con.read_parquet(root / f"{source}.parquet", table_name=f"raw_{name}")
-        elif (root / source).is_dir() and any((root / source).glob("*.parquet")):
-            raw[name] = con.read_parquet(str(root / source / "*.parquet"), table_name=f"raw_{name}")
-        elif (root / f"{source}.csv").is_file():
-            raw[name] = con.read_csv(root / f"{source}.csv", table_name=f"raw_{name}")
+        if files := table_files(root, source):
+            encoding = cfg.tables[name].encoding if name in cfg.tables else TableSource().encoding
+            raw[name] = read_table_file(con, name, files, encoding, cfg.language)
     if "orders" not in raw:
         found = sorted(p.name for p in root.iterdir())[:10]
         source = _source_names(cfg)["orders"]

@@ -19,11 +19,12 @@ import ibis
 import ibis.expr.types as ir
 import pandas as pd
 
-from churnml.config import Config
-from churnml.data.schema import SCHEMA, TableSpec
+from churnml.config import Config, ValidationSettings
+from churnml.constants import FUTURE_TOLERANCE, MAX_ABS_VALUE
+from churnml.data.schema import RECORDED_AT, SCHEMA, TableSpec
 from churnml.messages import text
 
-__all__ = ["DataValidationError", "Issue", "ValidationReport", "canonicalize", "missing_orders"]
+__all__ = ["DataValidationError", "Issue", "ValidationReport", "canonicalize", "first_lines", "missing_orders", "table_error"]
 
 logger = logging.getLogger(__name__)
 
@@ -55,6 +56,8 @@ class Issue:
         if self.check == "missing_column":
             key = "validation.table_missing" if self.column == "*" else "validation.column_missing"
             return text(key, language, table=self.table, column=self.column, expected=self.expected(language))
+        if self.column == "*":  # about the whole table: no rows to count or show
+            return text("validation.table_problem", language, table=self.table, expected=self.expected(language))
         return text(
             "validation.issue", language, table=self.table, column=self.column, count=self.count,
             expected=self.expected(language), check=self.check, examples=", ".join(self.examples),
@@ -92,7 +95,7 @@ class DataValidationError(ValueError):
     def __init__(self, issues: list[Issue], language: str = "en"):
         self.issues = issues
         body = "\n".join(f"  - {i.message(language)}" for i in issues)
-        checks = sorted({i.check for i in issues} - {"missing_column"})
+        checks = sorted({i.check for i in issues} & set(ValidationSettings.model_fields))  # the ones a setting can let pass
         settings = " / ".join(f"validation.{c}" for c in checks)
         tail = "\n" + text("validation.continue_hint", language, settings=settings) if checks else ""
         super().__init__(f"{text('validation.header', language, count=len(issues))}\n{body}{tail}")
@@ -101,6 +104,16 @@ class DataValidationError(ValueError):
 def missing_orders(detail: str = "orders_missing", **params: object) -> Issue:
     """The issue raised when there is no orders table (the one required table)."""
     return Issue("missing_column", "orders", "*", 1, (), detail, "error", _params(params))
+
+
+def table_error(check: str, table: str, detail: str, language: str, **params: object) -> DataValidationError:
+    """An error about table ``table`` as a whole (no rows to count): ``detail`` is the catalog text, filled with ``params``."""
+    return DataValidationError([Issue(check, table, "*", 0, (), detail, "error", _params(params))], language)
+
+
+def first_lines(exc: Exception, lines: int = 3) -> str:
+    """The start of an engine's error message on one line (DuckDB's run to 20 lines of advice)."""
+    return " ".join(line.strip() for line in str(exc).strip().splitlines()[:lines])
 
 
 def _params(values: dict[str, object]) -> tuple[tuple[str, str], ...]:
@@ -164,7 +177,7 @@ def canonicalize(raw: dict[str, ir.Table], cfg: Config) -> tuple[dict[str, ir.Ta
         values = cfg.tables[name].values if name in cfg.tables else {}
         out[name], issues, report.rows_in[name] = _cast_and_check(t, spec, values, cfg)
         if report.rows_in[name] == 0 and spec.required:
-            raise DataValidationError([Issue("null_value", name, "*", 0, (), "empty_table", "error")], cfg.language)
+            raise table_error("empty_table", name, "empty_table", cfg.language)
         report.issues.extend(issues)
 
     # 3. Rows that reference customers the customers table does not know.
@@ -206,7 +219,15 @@ def canonicalize(raw: dict[str, ir.Table], cfg: Config) -> tuple[dict[str, ir.Ta
         report.rows_in.setdefault(name, report.rows_out[name])
     for name, n in report.dropped.items():
         logger.warning("table '%s': %d of %d rows excluded by validation", name, n, report.rows_in[name])
+    _require_usable_orders(out["orders"], report, cfg.language)
     return out, report
+
+
+def _require_usable_orders(orders: ir.Table, report: ValidationReport, language: str) -> None:
+    """Every later step dates customers by their orders: after drop and warn, at least one must have a customer and a date."""
+    usable = int(orders.filter(orders.customer_id.notnull() & orders.order_date.notnull()).count().to_pyarrow().as_py())
+    if not usable:
+        raise table_error("empty_table", "orders", "no_usable_rows", language, rows=report.rows_in["orders"])
 
 
 def _customers_from_orders(orders: ir.Table) -> ir.Table:
@@ -226,6 +247,10 @@ def _cast(col: ir.Column, dtype: str) -> ir.Column:
     if target.is_timestamp() and (col.type().is_timestamp() or col.type().is_date()):
         # zone-aware -> naive UTC (the session zone is UTC); any precision -> one type
         return col.cast(target)
+    if target.is_timestamp() and col.type().is_string():
+        # through a zone-aware type: a cast straight to a naive one drops a written offset ('+08:00')
+        # instead of applying it; text without an offset is read as UTC (the session zone)
+        return col.try_cast(target.copy(timezone="UTC")).cast(target)
     if target.is_string():
         return col.cast(target)
     return col.try_cast(target)
@@ -234,6 +259,7 @@ def _cast(col: ir.Column, dtype: str) -> ir.Column:
 def _cast_and_check(t: ir.Table, spec: TableSpec, values: dict[str, dict[str, str]], cfg: Config) -> tuple[ir.Table, list[Issue], int]:
     """Return the canonical table, the issues found in it and its row count."""
     actions = cfg.validation
+    loaded = pd.Timestamp.now(tz="UTC").tz_localize(None).floor("min")
     present = [c for c in spec.columns if c.name in t.columns]
     cast = {}
     for col in present:
@@ -258,6 +284,10 @@ def _cast_and_check(t: ir.Table, spec: TableSpec, values: dict[str, dict[str, st
         raw, new = typed[f"__raw_{col.name}"], typed[col.name]
         if col.dtype != "string":
             checks.append(("unparseable", col.name, raw.notnull() & new.isnull(), {"dtype": col.dtype}, actions.unparseable))
+        if col.dtype == "float64":  # inf, or a value no currency reaches, crashes the engine's decimal sums
+            checks.append(("out_of_range", col.name, new.abs() > MAX_ABS_VALUE, {"limit": f"{MAX_ABS_VALUE:.0e}"}, actions.out_of_range))
+        if col.name == RECORDED_AT.get(spec.name):  # a typo such as 2099 would move every default date
+            checks.append(("future_date", col.name, new > loaded + pd.Timedelta(FUTURE_TOLERANCE), {"now": f"{loaded:%Y-%m-%d %H:%M}"}, actions.future_date))
         if col.required:
             checks.append(("null_value", col.name, raw.isnull(), {}, actions.null_value))
         if col.non_negative:
@@ -271,15 +301,21 @@ def _cast_and_check(t: ir.Table, spec: TableSpec, values: dict[str, dict[str, st
 
     issues: list[Issue] = []
     # one scan counts the rows and every check's failures
-    counts = typed.aggregate(
-        rows=typed.count(), **{f"c{i}": chk[2].fill_null(False).cast("int64").sum() for i, chk in enumerate(checks)}
-    ).to_pandas().iloc[0]
+    try:
+        counts = typed.aggregate(
+            rows=typed.count(), **{f"c{i}": chk[2].fill_null(False).cast("int64").sum() for i, chk in enumerate(checks)}
+        ).to_pandas().iloc[0]
+    except Exception as exc:  # noqa: BLE001 - the first full read of a file: a row the reader's sample did not show
+        raise table_error("unreadable_file", spec.name, "engine_read", cfg.language, error=first_lines(exc)) from exc
     drop = None
+    nulled = {}
     for i, (check, column, bad, params, action) in enumerate(checks):
         n = int(counts[f"c{i}"] or 0)
         if not n:
             continue
         bad = bad.fill_null(False)
+        if check == "out_of_range" and action == "warn":  # kept, like an unparseable value, as null: no sum can hold it
+            nulled[column] = ibis.ifelse(bad, ibis.null(typed[column].type()), typed[column])
         # show the value as the user wrote it, beside the row's key
         show = [f"__raw_{c}" if c == column else c for c in _key_columns(spec, column, list(t.columns))]
         examples = tuple(e.replace(f"__raw_{column}=", f"{column}=") for e in _examples(typed.filter(bad), show))
@@ -308,4 +344,4 @@ def _cast_and_check(t: ir.Table, spec: TableSpec, values: dict[str, dict[str, st
 
     if drop is not None:
         typed = typed.filter(~drop)
-    return typed.select(*spec.column_names), issues, int(counts["rows"])
+    return typed.mutate(**nulled).select(*spec.column_names), issues, int(counts["rows"])

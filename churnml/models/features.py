@@ -10,9 +10,31 @@ import pandas as pd
 
 from churnml.indicators.registry import REGISTRY
 
-__all__ = ["FeatureSchema"]
+__all__ = ["FeatureSchema", "MissingInputsError"]
 
 logger = logging.getLogger(__name__)
+
+
+class MissingInputsError(ValueError):
+    """Scoring inputs lack indicators the model was trained with (a table left out, a misspelt column)."""
+
+    def __init__(self, absent: list[str], columns):
+        self.absent = absent
+        super().__init__(
+            f"the model needs {len(absent)} indicator(s) these inputs lack: {describe_absent(absent, columns)}. Give those "
+            "tables (or fix the column names), or pass allow_missing=True (churnml score --allow-missing) to score "
+            "with them treated as missing; each row then names them in missing_inputs"
+        )
+
+
+def describe_absent(absent: list[str], columns) -> str:
+    """``complaints_3m, csat_3m (tables surveys, tickets)``: the absent indicators and the tables they need that ``columns`` show no sign of.
+
+    A table some present indicator reads is there: its absent ones are misspelt or left out, not a missing table.
+    """
+    present = {t for c in columns if c in REGISTRY for t in REGISTRY[c].tables}
+    tables = sorted({t for c in absent if c in REGISTRY for t in REGISTRY[c].tables} - present)
+    return ", ".join(absent) + (f" (tables {', '.join(tables)})" if tables else "")
 
 
 @dataclass
@@ -20,8 +42,9 @@ class FeatureSchema:
     """The model's input columns, fixed at training time.
 
     At scoring time, absent columns become NaN (LightGBM treats them as
-    missing), extra columns are ignored, and unseen category values become
-    missing; each case is logged once per call.
+    missing; scoring refuses them unless allowed, :meth:`check`), extra
+    columns are ignored, and unseen category values become missing; each
+    case is logged once per call.
     """
 
     numeric: list[str]
@@ -43,6 +66,18 @@ class FeatureSchema:
     @property
     def columns(self) -> list[str]:
         return self.numeric + list(self.categorical)
+
+    def check(self, columns, allow_missing: bool = False) -> list[str]:
+        """The model's columns absent from ``columns``; a :class:`MissingInputsError` unless ``allow_missing``.
+
+        Scoring with fewer tables than training silently shifts every
+        probability (level 1 went from 256 to 929 customers without tickets
+        and surveys), so it takes an explicit opt-in.
+        """
+        absent = [c for c in self.columns if c not in set(columns)]
+        if absent and not allow_missing:
+            raise MissingInputsError(absent, columns)
+        return absent
 
     def transform(self, frame: pd.DataFrame) -> pd.DataFrame:
         """The model's input matrix for ``frame`` (same row order and index)."""

@@ -53,6 +53,7 @@ from churnml.labels import labelled_dates, scoring_status
 from churnml.model import ChurnModel
 from churnml.ops.registry import load_model, promote, tracking_uri
 from churnml.ops.serving import score
+from churnml.ops.tracking import close_abandoned_runs
 from churnml.output import write_outputs
 
 try:
@@ -114,17 +115,32 @@ class RetrainResult:
         return asdict(self)
 
 
-def _champion(name: str) -> tuple[object | None, object | None]:
+def _champion(name: str, replace_broken: bool = False) -> tuple[object | None, object | None]:
+    """The champion's registry version and model; (version, None) for an unreadable one if ``replace_broken``, else an error naming it."""
     client = MlflowClient()
     try:
         version = client.get_model_version_by_alias(name, "champion")
     except MlflowException:
         return None, None
-    return version, load_model(f"models:/{name}/{version.version}")
+    try:
+        return version, load_model(f"models:/{name}/{version.version}")
+    except Exception as exc:  # noqa: BLE001 - whatever broke the artifact, the job names the version and the way out
+        problem = f"the champion, version {version.version} of {name!r}, cannot be loaded ({type(exc).__name__}: {str(exc)[:300]})"
+        if not replace_broken:
+            raise RuntimeError(
+                f"{problem}; repair it, move the alias, or run with replace_broken_champion=True "
+                "(churnml retrain --replace-broken-champion) to train a new model judged as a first one"
+            ) from None
+        logger.warning("%s: training a new model judged as a first one (replace_broken_champion)", problem)
+        return version, None
 
 
-def _already_promoted(name: str, as_of: str) -> str | None:
-    """The version promoted by an earlier run for the same as_of, if any."""
+def _already_promoted(name: str, as_of: str, champion: str | None) -> str | None:
+    """The version an earlier run promoted for the same as_of, if it is the champion.
+
+    A run killed between deciding "promoted" and moving the alias tagged a
+    version that never became champion: that month is not done.
+    """
     client = MlflowClient()
     try:
         versions = client.search_model_versions(f"name='{name}'")
@@ -132,7 +148,7 @@ def _already_promoted(name: str, as_of: str) -> str | None:
         return None
     for v in versions:
         run = client.get_run(v.run_id)
-        if run.data.tags.get("churnml.retrain_as_of") == as_of and run.data.tags.get("churnml.decision") == "promoted":
+        if run.data.tags.get("churnml.retrain_as_of") == as_of and run.data.tags.get("churnml.decision") == "promoted" and str(v.version) == champion:
             return str(v.version)
     return None
 
@@ -151,7 +167,7 @@ def _decide(cfg: Config, challenger: dict, champion: dict | None) -> tuple[str, 
     return "kept_champion", f"{metric} {challenger[metric]:.4f} is worse than champion's {champion[metric]:.4f} by more than {r.tolerance}"
 
 
-def retrain(config=None, tables=None, as_of: str | pd.Timestamp | None = None) -> RetrainResult:
+def retrain(config=None, tables=None, as_of: str | pd.Timestamp | None = None, *, replace_broken_champion: bool = False) -> RetrainResult:
     """Run the scheduled retraining job once (see the module docstring).
 
     Parameters
@@ -162,6 +178,11 @@ def retrain(config=None, tables=None, as_of: str | pd.Timestamp | None = None) -
     as_of : month start, optional
         The run's date: trains on months whose label is complete by then,
         scores as of it. Default: the month start after the last order.
+    replace_broken_champion : bool
+        When the champion's artifact cannot be loaded (the job otherwise
+        stops, naming the version), train a challenger and judge it as the
+        first model (``retrain.min_auc``, ``retrain.max_ece``), even if this
+        as_of was already done.
 
     Returns
     -------
@@ -170,9 +191,13 @@ def retrain(config=None, tables=None, as_of: str | pd.Timestamp | None = None) -
     Raises
     ------
     RuntimeError
-        Another run holds the lock.
+        Another run holds the lock, or the champion cannot be loaded
+        (unless ``replace_broken_champion``).
     """
     cfg = load_config(config)
+    tables = tables if tables is not None else cfg.retrain.tables
+    if tables is None:
+        raise ValueError("retrain needs the raw tables: set retrain.tables in the config or pass --tables DIR")
     tables = load_tables(tables, cfg)
     (when,) = month_starts(latest_month_start(tables) if as_of is None else as_of, tables)
     stamp = str(when.date())
@@ -180,14 +205,16 @@ def retrain(config=None, tables=None, as_of: str | pd.Timestamp | None = None) -
     out_dir = Path(cfg.retrain.output_dir)
     mlflow.set_tracking_uri(tracking_uri(cfg.tracking))
     with _lock(out_dir):
+        close_abandoned_runs(cfg.tracking)  # a killed run's, even when this one trains nothing
         earlier = _earlier_lists(out_dir)  # before the expensive work: a stray file is named now, not after training
-        done = _already_promoted(name, stamp)
+        champion_version, champion = _champion(name, replace_broken_champion)  # likewise a broken champion
+        broken = champion_version is not None and champion is None
+        done = None if broken else _already_promoted(name, stamp, str(champion_version.version) if champion_version else None)
         if done is not None:
             result = RetrainResult(stamp, "already_done", f"version {done} was already promoted for as_of {stamp}", champion_version=done)
         else:
             horizon = pd.Timedelta(days=cfg.labels.churn.horizon_days)
             dates = [d for d in labelled_dates(tables, config=cfg) if d + horizon <= when]
-            champion_version, champion = _champion(name)
             # the job promotes by its own rule, never by registration order
             quiet = cfg.model_copy(update={"tracking": cfg.tracking.model_copy(update={"enabled": True, "first_version_champion": False})})
             challenger = ChurnModel(quiet).fit(tables, as_of=dates)
@@ -199,6 +226,8 @@ def retrain(config=None, tables=None, as_of: str | pd.Timestamp | None = None) -
                 rows = champion.evaluate_snapshots(tables, test)
                 theirs = score_metrics(rows.churned, rows[f"{champion.fitted_.name}_probability"])
             decision, reason = _decide(cfg, mine, theirs)
+            if broken:
+                reason = f"champion version {champion_version.version} cannot be loaded, judged as a first model: {reason}"
             beaten = held.beaten_by()
             if beaten:
                 reason += f"; note: {beaten[0]} ranks the test slice better than the challenger (AUC {beaten[1]:.4f} vs {beaten[2]:.4f})"

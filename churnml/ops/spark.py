@@ -136,6 +136,7 @@ def score_spark(
     when, dates = scoring_dates(tables, as_of, cfg.indicators.recent_months)
     panel, selected = indicator_expr(tables, dates, cfg)
     indicators = [ind.name for ind in selected]
+    churn_model.schema_.check(indicators)  # the local path's refusal, before the work is distributed
 
     now = panel.filter(panel.as_of == when)
     before = panel.filter(panel.as_of == dates[0]) if len(dates) == 2 else now.filter(ibis.literal(False))

@@ -37,6 +37,7 @@ import hashlib
 import json
 import logging
 import os
+import socket
 import subprocess
 import tempfile
 import urllib.error
@@ -49,18 +50,19 @@ import numpy as np
 import pandas as pd
 from mlflow.exceptions import MlflowException
 from mlflow.models import infer_signature
-from mlflow.types.schema import ColSpec, Schema
+from mlflow.tracking import MlflowClient
 
 from churnml._version import __version__
 from churnml.config import TrackingSettings
 from churnml.data.schema import TIME_COLUMN
 from churnml.data.tables import Tables
 from churnml.evaluation import report as evaluation_report
+from churnml.files import process_alive
 from churnml.model import ChurnModel
 from churnml.ops.registry import DEFAULT_EXPERIMENT, TrackingError, alias_new_version, tracking_uri
 from churnml.ops.serving import warning_columns
 
-__all__ = ["data_fingerprint", "flatten", "log_run", "track_fit"]
+__all__ = ["close_abandoned_runs", "data_fingerprint", "flatten", "log_run", "track_fit"]
 
 logger = logging.getLogger(__name__)
 
@@ -187,10 +189,12 @@ def log_run(model, tables: Tables | None = None, *, run_name: str | None = None)
         _use_experiment(_experiment(settings), uri)
     except MlflowException as exc:
         raise TrackingError(f"cannot use experiment {_experiment(settings)!r} at {uri}: {exc.message}") from None
+    close_abandoned_runs(settings)
     report = evaluation_report(model)
     split = {k: [str(d.date()) for d in getattr(model.holdout_.split, k)] for k in ("train", "calibration", "test")}
     churn = model.config_.labels.churn
-    with mlflow.start_run(run_name=run_name) as run, tempfile.TemporaryDirectory() as tmp:
+    owner = {"churnml_host": socket.gethostname(), "churnml_pid": str(os.getpid())}  # first: a kill from here on is found by the next run
+    with mlflow.start_run(run_name=run_name, tags=owner) as run, tempfile.TemporaryDirectory() as tmp:
         try:
             tmp = Path(tmp)
             mlflow.set_tags({"churnml_version": __version__, "git_commit": _git_commit() or "unknown", "estimator": model.fitted_.name})
@@ -216,8 +220,8 @@ def log_run(model, tables: Tables | None = None, *, run_name: str | None = None)
             example = _input_example(model)
             with warnings.catch_warnings():  # MLflow's hint about integer columns concerns warning_level, never missing
                 warnings.simplefilter("ignore", UserWarning)
-                signature = infer_signature(example, warning_columns(model, example))
-            signature.inputs = _optional_indicators(signature.inputs)
+                signature = infer_signature(example, warning_columns(model, example), params={"allow_missing": False})
+            signature.inputs = None  # churnml checks each request itself (churnml.ops.serving): MLflow's schema would convert true to 1.0
             info = mlflow.pyfunc.log_model(
                 name="model",
                 python_model=str(PYFUNC_CODE),
@@ -236,6 +240,32 @@ def log_run(model, tables: Tables | None = None, *, run_name: str | None = None)
     return run.info.run_id
 
 
+def close_abandoned_runs(settings: TrackingSettings) -> list[str]:
+    """Mark FAILED the experiment's runs left RUNNING by a churnml process on this host that no longer lives (at the current tracking URI).
+
+    A process killed while logging cannot end its run, which would stay
+    RUNNING forever; runs of other hosts are left alone (their processes
+    cannot be seen from here). Returns the run ids closed.
+    """
+    client = MlflowClient()
+    experiment = mlflow.get_experiment_by_name(_experiment(settings))
+    if experiment is None:
+        return []
+    running = client.search_runs(
+        [experiment.experiment_id], f"attributes.status = 'RUNNING' and tags.churnml_host = '{socket.gethostname()}'"
+    )
+    closed = []
+    for run in running:
+        pid = run.data.tags.get("churnml_pid", "")
+        if pid.isdigit() and not process_alive(int(pid)):
+            client.set_tag(run.info.run_id, "churnml_failure", f"process {pid} ended before the run did (killed?)")
+            client.set_terminated(run.info.run_id, "FAILED")
+            closed.append(run.info.run_id)
+    if closed:
+        logger.warning("marked %d run(s) left RUNNING by dead processes as FAILED: %s", len(closed), closed)
+    return closed
+
+
 def _use_experiment(name: str, uri: str) -> None:
     """Set the experiment; a new one on a SQLite store keeps its artifacts next to the database file."""
     if uri.startswith("sqlite:///") and mlflow.get_experiment_by_name(name) is None:
@@ -243,7 +273,3 @@ def _use_experiment(name: str, uri: str) -> None:
         mlflow.create_experiment(name, artifact_location=(database.parent.resolve() / "mlruns").as_uri())
     mlflow.set_experiment(name)
 
-
-def _optional_indicators(schema: Schema) -> Schema:
-    """Every input column but customer_id may be absent (it then counts as missing)."""
-    return Schema([ColSpec(c.type, c.name, required=c.name == "customer_id") for c in schema.inputs])

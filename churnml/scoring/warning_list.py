@@ -36,7 +36,13 @@ def last_event_expr(tables: Tables, name: str, column: str, out: str, as_of: pd.
 
 
 def warning_list(
-    model, tables: Tables, as_of: str | pd.Timestamp | None = None, *, explain: str | None = None, language: str | None = None
+    model,
+    tables: Tables,
+    as_of: str | pd.Timestamp | None = None,
+    *,
+    explain: str | None = None,
+    language: str | None = None,
+    allow_missing: bool = False,
 ) -> pd.DataFrame:
     """Score every customer of the customers table once, as of one date.
 
@@ -52,6 +58,10 @@ def warning_list(
         Which customers get causes and reasons (default ``causes.explain``).
     language : {"en", "zh"}, optional
         Language of the reasons and actions (default: the model's config).
+    allow_missing : bool
+        Score even when ``tables`` lack tables the model was trained with
+        (their indicators as missing values; each row names them in
+        ``missing_inputs``). By default that is an error naming them.
 
     Returns
     -------
@@ -79,7 +89,8 @@ def warning_list(
     panel = build_indicators(tables, dates, config)
     indicators = panel[(panel.as_of == as_of) & panel.customer_id.isin(out.customer_id[out.status == "scored"])]
     earlier = panel[panel.as_of == dates[0]] if len(dates) == 2 else None
-    scored = model.predict_frame(indicators, explain=explain, earlier=earlier, language=language).drop(columns="as_of")
+    scored = model.predict_frame(indicators, explain=explain, earlier=earlier, language=language, allow_missing=allow_missing)
+    scored = scored.drop(columns="as_of")
     # rounded: equal spends that two engines compute an ulp apart must sort alike
     scored["_value"] = indicators["monthly_spend"].round(VALUE_DECIMALS).to_numpy() if "monthly_spend" in indicators else np.nan
     out = out.merge(scored, on="customer_id", how="left", validate="one_to_one")
