@@ -241,6 +241,14 @@ def test_column_and_value_mapping(tiny_frames):
     assert tables.report.issues == []
 
 
+def test_one_source_column_may_fill_two_canonical_columns(tiny_frames):
+    # a rename cannot: Ibis raised "duplicate new names passed for renaming"
+    tickets = tiny_frames["tickets"].rename(columns={"opened_at": "created"}).drop(columns=["first_response_at"])
+    config = {"tables": {"tickets": {"columns": {"opened_at": "created", "first_response_at": "created"}}}}
+    loaded = from_pandas({**tiny_frames, "tickets": tickets}, config).to_pandas("tickets")
+    assert (loaded.opened_at == loaded.first_response_at).all() and loaded.opened_at.notna().all() and "created" not in loaded
+
+
 def test_mapped_column_absent_says_which(tiny_frames):
     msg = _error({"orders": tiny_frames["orders"]}, {"tables": {"orders": {"columns": {"amount": "Revenue"}}}})
     assert "expected column 'Revenue' (mapped to 'amount')" in msg

@@ -156,7 +156,7 @@ def canonicalize(raw: dict[str, ir.Table], cfg: Config) -> tuple[dict[str, ir.Ta
             if user not in have and canon in spec.required_columns:
                 params = _params({"user": user, "canon": canon, "present": present})
                 missing.append(Issue("missing_column", name, canon, 1, (), "mapped_column", "error", params))
-        t = t.rename(rename) if rename else t
+        t = _mapped(t, rename)
         if name == "orders" and "order_id" not in t.columns and "order_id" not in mapping:
             # an order log without order numbers (a daily export, a POS dump): each row is one order
             t = t.mutate(order_id=ibis.row_number().cast("string"))
@@ -228,6 +228,19 @@ def _require_usable_orders(orders: ir.Table, report: ValidationReport, language:
     usable = int(orders.filter(orders.customer_id.notnull() & orders.order_date.notnull()).count().to_pyarrow().as_py())
     if not usable:
         raise table_error("empty_table", "orders", "no_usable_rows", language, rows=report.rows_in["orders"])
+
+
+def _mapped(t: ir.Table, columns: dict[str, str]) -> ir.Table:
+    """``t`` with each canonical column taken from the user's column it maps to (canonical -> user).
+
+    One user column may fill several canonical ones (a ticket's ``created``
+    as both ``opened_at`` and ``first_response_at``), which a rename cannot
+    do; a mapped column replaces a same-named one already there.
+    """
+    if not columns:
+        return t
+    kept = [c for c in t.columns if c not in columns and c not in columns.values()]
+    return t.select(*kept, **{canon: t[user] for canon, user in columns.items()})
 
 
 def _customers_from_orders(orders: ir.Table) -> ir.Table:
