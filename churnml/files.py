@@ -29,7 +29,9 @@ def _umask() -> int:
     return mask
 
 
-_TEMP = ".{name}.tmp-"  # then the writer's pid, a dash and tempfile's random part
+def _temp_prefix(target: Path) -> str:
+    """What every temporary path of ``target`` starts with; the writer's pid, a dash and tempfile's random part follow."""
+    return f".{target.name}.tmp-"
 
 
 def sweep(target: str | Path) -> list[Path]:
@@ -42,8 +44,9 @@ def sweep(target: str | Path) -> list[Path]:
     if old.is_dir() and not target.exists():  # killed between moving the old directory aside and renaming the new one in
         old.rename(target)
     removed = []
-    for leftover in target.parent.glob(f"{_TEMP.format(name=target.name)}*"):
-        pid = leftover.name.removeprefix(_TEMP.format(name=target.name)).split("-")[0]
+    prefix = _temp_prefix(target)
+    for leftover in target.parent.glob(f"{prefix}*"):
+        pid = leftover.name.removeprefix(prefix).split("-")[0]
         if pid.isdigit() and not process_alive(int(pid)):
             shutil.rmtree(leftover, ignore_errors=True) if leftover.is_dir() else leftover.unlink(missing_ok=True)
             removed.append(leftover)
@@ -85,7 +88,7 @@ def atomic_path(target: str | Path, *, directory: bool = False) -> Iterator[Path
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     sweep(target)
-    prefix = f"{_TEMP.format(name=target.name)}{os.getpid()}-"
+    prefix = f"{_temp_prefix(target)}{os.getpid()}-"
     if directory:
         tmp = Path(tempfile.mkdtemp(prefix=prefix, dir=target.parent))
     else:

@@ -37,7 +37,7 @@ def table_files(root: Path, source: str) -> list[Path]:
 def read_table_file(con: Any, name: str, files: list[Path], encoding: str, language: str) -> ir.Table:
     """Open table ``name`` from its one file in ``files`` on ``con``; a :class:`DataValidationError` names what is wrong."""
     if len(files) > 1:
-        _fail(name, "ambiguous_files", language, files=", ".join(p.name for p in files), root=files[0].parent)
+        raise table_error("unreadable_file", name, "ambiguous_files", language, files=", ".join(p.name for p in files), root=files[0].parent)
     path = files[0]
     if path.is_dir():
         return con.read_parquet(str(path / "*.parquet"), table_name=f"raw_{name}")
@@ -50,7 +50,7 @@ def _read_csv(con: Any, name: str, path: Path, encoding: str, language: str) -> 
     utf8 = codecs.lookup(encoding).name == "utf-8"
     problem = _undecodable(path, encoding)
     if problem:
-        _fail(name, "csv_encoding", language, file=path, encoding=encoding, where=problem)
+        raise table_error("unreadable_file", name, "csv_encoding", language, file=path, encoding=encoding, where=problem)
     readable = path if utf8 else _utf8_copy(con, path, encoding)
     try:
         # the standard quote, always: a sniffer free to choose "no quoting" keeps the quotes in the values
@@ -66,7 +66,7 @@ def _read_csv(con: Any, name: str, path: Path, encoding: str, language: str) -> 
             )
             table.count().execute()
     except Exception as exc:  # noqa: BLE001 - any engine's read error becomes one message naming the file
-        _fail(name, "csv_unreadable", language, file=path, error=first_lines(exc))
+        raise table_error("unreadable_file", name, "csv_unreadable", language, file=path, error=first_lines(exc)) from exc
     return table
 
 
@@ -98,7 +98,3 @@ def _utf8_copy(con: Any, path: Path, encoding: str) -> Path:
     with path.open(encoding=encoding, newline="") as src, copy.open("w", encoding="utf-8", newline="") as dst:
         shutil.copyfileobj(src, dst, _CHUNK)
     return copy
-
-
-def _fail(name: str, detail: str, language: str, **params: object) -> None:
-    raise table_error("unreadable_file", name, detail, language, **params)

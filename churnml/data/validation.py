@@ -219,7 +219,8 @@ def canonicalize(raw: dict[str, ir.Table], cfg: Config) -> tuple[dict[str, ir.Ta
         report.rows_in.setdefault(name, report.rows_out[name])
     for name, n in report.dropped.items():
         logger.warning("table '%s': %d of %d rows excluded by validation", name, n, report.rows_in[name])
-    _require_usable_orders(out["orders"], report, cfg.language)
+    if any(i.table == "orders" and i.action != "error" for i in report.issues):  # else every row has both: no scan
+        _require_usable_orders(out["orders"], report, cfg.language)
     return out, report
 
 

@@ -168,10 +168,10 @@ def check_request(model, rows: pd.DataFrame, allow_missing: bool = False) -> Non
 
 def _check_numbers(rows: pd.DataFrame, column: str) -> None:
     values = rows[column]
-    typed = pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values)  # no value to look at one by one
-    wrong_type = values.map(lambda v: v is not None and (isinstance(v, bool) or not isinstance(v, (int, float, np.number))))
-    if not typed and wrong_type.any():
-        raise RequestError(_bad_value(rows, column, wrong_type, "a number or null"))
+    if not pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):  # a numeric column holds no other type
+        wrong_type = values.map(lambda v: v is not None and (isinstance(v, bool) or not isinstance(v, (int, float, np.number))))
+        if wrong_type.any():
+            raise RequestError(_bad_value(rows, column, wrong_type, "a number or null"))
     numbers = pd.to_numeric(values, errors="coerce").astype("float64")
     extreme = np.isinf(numbers) | (numbers.abs() > MAX_ABS_VALUE)
     if extreme.any():
