@@ -39,6 +39,14 @@ alone** (the field's standard contractual model, true parameters, logins
 ignored: what the renewals alone can tell); recency as days since the last
 login; the RFM logistic regression; churnml trained ``labelled``,
 ``censored`` and with its default.
+
+The return bench (``*-returns``) asks the win-back question of the lapsed:
+under the default inactivity definition (180 days without an order,
+horizon 90 days), which customers lapsed at the cut order again within H
+days? churnml's ``return_probability`` (its return model, trained on the
+lapsed snapshots before the cut) against the optimum (1 - the exact P(no
+order in H)), BG/NBD and Pareto/NBD fitted at the cut, and recency (fewer
+days silent, likelier to return).
 """
 
 from __future__ import annotations
@@ -60,7 +68,8 @@ from churnml.data.schema import TIME_COLUMN
 from churnml.datasets.btyd import BgNbd, ParetoNbd, order_history
 from churnml.datasets.subscriptions import Subscriptions
 from churnml.evaluation import score_metrics
-from churnml.models.baselines import RfmLogistic
+from churnml.models.baselines import BgNbdClassifier, ParetoNbdClassifier, RfmLogistic
+from churnml.models.survival import SurvivalModel
 from churnml.models.btyd import fit_bgnbd, fit_pareto_nbd
 
 HERE = Path(__file__).resolve().parent
@@ -81,10 +90,13 @@ class Bench:
     birth_months: int
     history_months: int
     horizon_days: int
+    returns: bool = False  # the lapsed customers' return within H, under the default inactivity definition
 
     @property
     def churn(self) -> str:
-        """The question asked: no order in H (order logs), or no active contract at H (subscriptions)."""
+        """The question asked: no order in H (order logs), no active contract at H (subscriptions), or a lapsed customer's return."""
+        if self.returns:
+            return "inactivity"
         return "contract" if isinstance(self.model, Subscriptions) else "no_purchase"
 
 
@@ -102,12 +114,16 @@ BENCHES = [
     Bench("subscriptions-6m-births-12m", Subscriptions(), 6, 12, 90),
     Bench("subscriptions-6m-births-12m", Subscriptions(), 6, 12, 180),
     Bench("subscriptions-quarter-6m", Subscriptions(), 3, 6, 180),
+    Bench("bgnbd-returns", BgNbd(), 6, 24, 90, returns=True),
+    Bench("pareto-returns", ParetoNbd(), 6, 24, 90, returns=True),
 ]
+LAPSED_DAYS = 180  # the return benches' inactivity period: the default definition's
 
 
 def _config(horizon: int, training: str = "auto", churn: str = "no_purchase") -> dict:
+    definition = {"kind": churn, "days": LAPSED_DAYS, "within_days": horizon} if churn == "inactivity" else {"kind": churn, "horizon_days": horizon}
     return {
-        "labels": {"churn": {"kind": churn, "horizon_days": horizon}, "min_tenure_days": 0},
+        "labels": {"churn": definition, "min_tenure_days": 0},
         "model": {"training": training},
         "tracking": {"enabled": False},
     }
@@ -163,14 +179,26 @@ def _churnml(known: dict[str, pd.DataFrame], cut: pd.Timestamp, spec: Bench, tra
         return None, {"error": str(error).split(":")[0]}
     seconds = time.perf_counter() - started
     scored = model.score(tables, as_of=cut).set_index("customer_id").reindex(ids)
+    column = "return_probability" if spec.returns else "churn_probability"
     split = model.holdout_.split
     facts = {
         "chosen": model.fitted_.name, "fit_seconds": seconds, "judged_days": model.holdout_.judged_days,
         "selection": ", ".join(f"{k} {v:.4f}" for k, v in model.selection_.items()), "criterion": model.selection_.name,
         "train": f"{split.train[0].date()}..{split.train[-1].date()} ({len(split.train)})",
-        "scored": int(scored.churn_probability.notna().sum()),
+        "scored": int(scored[column].notna().sum()),
     }
-    return scored.churn_probability.to_numpy(), facts
+    if spec.returns:
+        selection = model.returns_selection_
+        facts.update(chosen=_return_model(model), selection=", ".join(f"{k} {v:.4f}" for k, v in selection.items()) or "none", criterion=selection.name)
+    return scored[column].to_numpy(), facts
+
+
+def _return_model(model: cm.ChurnModel) -> str:
+    if model.returns_ is None:
+        return "none"
+    if isinstance(model.returns_, SurvivalModel):
+        return "life table" if model.returns_.estimator is None else "survival"
+    return {BgNbdClassifier: "bgnbd", ParetoNbdClassifier: "pareto_nbd"}[type(model.returns_)]
 
 
 def bench(spec: Bench, customers: int, seed: int) -> tuple[pd.DataFrame, dict]:
@@ -180,6 +208,14 @@ def bench(spec: Bench, customers: int, seed: int) -> tuple[pd.DataFrame, dict]:
     ids, y, recency = _population(spec, frames, known, cut)
     default, facts = _churnml(known, cut, spec, "auto", ids)
     rows = {}
+    if spec.returns:  # the lapsed customers' return: every probability turned around, no label-trained baseline
+        rows[OPTIMUM] = _metrics(y, 1.0 - spec.model.optimum(frames["orders"], cut, horizon).reindex(ids).to_numpy())
+        for name, fit in BTYD_AT_CUT.items():
+            rows[name] = _metrics(y, 1.0 - _btyd_at_cut(fit, known["orders"], cut, horizon, ids))
+        rows[RECENCY] = _metrics(y, -recency, ranking=True)
+        rows[DEFAULT] = _metrics(y, default)
+        facts.update(labelled="-", cut=cut.date(), rows=len(ids), churn_rate=float(y.mean()), history=f"{known['orders'].order_date.min().date()}..{(cut - pd.Timedelta(days=1)).date()}")
+        return pd.DataFrame(rows).T, facts
     if spec.model is not None:
         rows[OPTIMUM] = _metrics(y, spec.model.optimum(frames if spec.churn == "contract" else frames["orders"], cut, horizon).reindex(ids).to_numpy())
     if spec.churn == "contract":
@@ -210,8 +246,13 @@ def _population(spec: Bench, frames: dict, known: dict, cut: pd.Timestamp) -> tu
     else:
         orders = frames["orders"]
         ids = pd.Index(sorted(known["orders"].customer_id.unique()), name="customer_id")
+        if spec.returns:  # lapsed at the cut by the inactivity definition
+            last = known["orders"].groupby("customer_id").order_date.max()
+            ids = pd.Index(sorted(last.index[last < cut - pd.Timedelta(days=LAPSED_DAYS)]), name="customer_id")
         later = orders[(orders.order_date >= cut) & (orders.order_date < until)]
         y = (~ids.isin(later.customer_id)).astype("int64")
+        if spec.returns:
+            y = 1 - y  # 1: came back
         events, column = known["orders"], "order_date"
     last = events.groupby("customer_id")[column].max().reindex(ids)
     silent = (cut - last).dt.total_seconds()
@@ -228,6 +269,8 @@ def _world_text(spec: Bench) -> str:
 
 def _question(spec: Bench) -> tuple[str, str]:
     """Who is scored and what counts as churn, in words."""
+    if spec.returns:
+        return f"customers lapsed at the cut (no order in {LAPSED_DAYS} days)", "an order in H"
     if spec.churn == "contract":
         return "customers with a contract at the cut", "no contract H days later"
     return "customers with an order before the cut", "no order in H"
@@ -246,7 +289,8 @@ def _block(customers: int, seed: int, results: list[tuple[Bench, pd.DataFrame, d
         "churnml sees the tables before the cut only, is fitted with its defaults and no dates, and scores every customer",
         "with an order before the cut (subscriptions: with a contract at it); the truth is the world's own future. Label: no",
         "order in the next H days (`labels.churn.kind: no_purchase`; subscriptions: no active contract H days after the cut,",
-        "`kind: contract`), `min_tenure_days: 0`. Every row of a table scores the same customers;",
+        "`kind: contract`; `*-returns`: the customers lapsed at the cut under the default inactivity definition, and whether",
+        "they order again within H, scored by `return_probability`), `min_tenure_days: 0`. Every row of a table scores the same customers;",
         "*n/a*: the method cannot be fitted on that history. How each row is made: the docstring of benchmarks/benches.py.",
         "",
         "| bench | H | churnml AUC | optimum AUC | best baseline AUC | churnml ECE | chosen | labelled training |",
@@ -296,10 +340,15 @@ def main() -> None:
         print(f"{spec.name} H={spec.horizon_days}:\n{table.round(4).to_markdown()}\n", flush=True)
     block = "\n".join(_block(args.customers, args.seed, results))
     if args.only is None:
-        text = args.out.read_text(encoding="utf-8") if args.out.exists() else ""
-        text = BLOCK.sub(lambda _: block, text) if BLOCK.search(text) else text.rstrip("\n") + "\n\n" + block + "\n"
-        args.out.write_text(text, encoding="utf-8")
+        rewrite_block(args.out, BLOCK, block)
     print(block)
+
+
+def rewrite_block(path: Path, pattern: re.Pattern, block: str) -> None:
+    """Replace the part of ``path`` that ``pattern`` matches with ``block`` (appended when absent)."""
+    text = path.read_text(encoding="utf-8") if path.exists() else ""
+    text = pattern.sub(lambda _: block, text) if pattern.search(text) else text.rstrip("\n") + "\n\n" + block + "\n"
+    path.write_text(text, encoding="utf-8")
 
 
 if __name__ == "__main__":

@@ -68,7 +68,7 @@ def _print_tables(tables) -> None:
     for issue in tables.report.issues:
         console.print(f"[yellow]warning[/yellow] {issue.message()} -> {issue.action}")
     if tables.report.derived:
-        console.print(f"derived from orders: {', '.join(tables.report.derived)}")
+        console.print(f"derived from {tables.clock[0]}: {', '.join(tables.report.derived)}")
 
 
 def _frame_table(title: str, frame: pd.DataFrame, digits: int = 3) -> Table:

@@ -120,7 +120,10 @@ class IndicatorSettings(_Strict):
 
     recent_months: int = Field(3, ge=1, le=12, description="recent window: the last N months")
     history_months: int = Field(12, ge=2, le=36, description="history window: the N months before the recent one")
-    min_history_months: int = Field(3, ge=1, description="fewer observed history months -> NaN, not a fake ratio")
+    min_history_months: int = Field(
+        1, ge=1, description="observed history months a ratio to history (and a streak's reference) needs; fewer -> NaN. "
+        "A young base uses the history it has: the months_observed indicator tells the model how many months that is"
+    )
     streak_months: int = Field(6, ge=2, le=12, description="how far back streaks are counted")
     decline_share: float = Field(0.10, gt=0, lt=1, description="month-over-month drop that counts as a decline (10 %)")
     below_history_share: float = Field(0.7, gt=0, lt=1, description="'below Y% of own history' for streaks")
@@ -601,6 +604,11 @@ class SurvivalSettings(_Strict):
     )
     learning_rate: float = Field(
         0.1, gt=0, le=1, description="the hazard model's LightGBM learning rate (its rows repeat each snapshot per period)"
+    )
+    calibration: Literal["auto", "isotonic", "sigmoid", "none"] = Field(
+        "auto",
+        description="how the hazards are calibrated on the calibration slice; auto: the method that, fitted on its earlier "
+        "snapshots, explains its latest one best (censored log-likelihood)",
     )
 
     @model_validator(mode="after")

@@ -116,6 +116,14 @@ class EvaluationReport:
     judged_days : int or None
         After censored training, the horizon the test slice is judged at
         (``ChurnModel.holdout_.judged_days``); None when it is the model's own.
+    still_active : pandas.Series
+        Per model, the AUC among the test rows still active at as_of in
+        hindsight (:func:`churnml.labels.churn_labels`), and in ``attrs``
+        the share of churners who had already left; empty when every churner was still active.
+    returns : pandas.DataFrame
+        The lapsed test customers' return within ``returns.attrs["days"]``:
+        rows, return_rate, auc_roc, brier, ece of the return model and the
+        recency baseline (:func:`return_metrics`); empty without a return model.
     """
 
     metrics: pd.DataFrame
@@ -128,6 +136,8 @@ class EvaluationReport:
     baselines: pd.DataFrame = field(default_factory=pd.DataFrame)
     selection: pd.Series = field(default_factory=lambda: pd.Series(dtype="float64"))
     judged_days: int | None = None
+    still_active: pd.Series = field(default_factory=lambda: pd.Series(dtype="float64"))
+    returns: pd.DataFrame = field(default_factory=pd.DataFrame)
     _figures: dict = field(default_factory=dict, repr=False)
 
     def beaten_by(self) -> tuple[str, float, float] | None:
@@ -154,10 +164,15 @@ class EvaluationReport:
         """The three tables as Markdown, headings in ``language`` (en or zh)."""
         verdicts = ", ".join(f"{m}: {text(f'yes_no.{str(ok).lower()}', language)}" for m, ok in self.levels_ordered.items())
         judged = [text("report.judged", language, days=self.judged_days)] if self.judged_days is not None else []
+        still = []
+        if len(self.still_active):
+            aucs = ", ".join(f"{m} {auc:.3f}" for m, auc in self.still_active.items())
+            still = [text("report.still_active", language, gone=self.still_active.attrs["gone"], aucs=aucs)]
         parts = [
             f"## {text('report.test_slice', language)}",
             *judged,
             self.metrics.round(4).to_markdown(),
+            *still,
             f"## {text('report.calibration', language)}\n\n" + self.calibration.round(4).to_markdown(),
             f"## {text('report.levels', language)}\n\n" + self.levels.round(4).to_markdown(),
             text("report.levels_ordered", language, verdicts=verdicts),
@@ -172,6 +187,8 @@ class EvaluationReport:
             beaten = self.beaten_by()
             if beaten:
                 parts.append(text("report.beaten_by", language, baseline=beaten[0], baseline_auc=beaten[1], model=self.models[-1], model_auc=beaten[2]))
+        if not self.returns.empty:
+            parts.append(f"## {text('report.returns', language, days=self.returns.attrs['days'])}\n\n" + self.returns.round(4).to_markdown())
         return "\n\n".join(parts) + "\n"
 
     def save(self, directory: str | Path, language: str = "en") -> Path:
@@ -192,6 +209,7 @@ class EvaluationReport:
             + f"<h4>{text('report.levels')}</h4>" + self.levels.round(4).to_html()
             + (f"<h4>{text('report.horizons')}</h4>" + self.horizons.round(4).to_html() if not self.horizons.empty else "")
             + (f"<h4>{text('report.baselines')}</h4>" + self.baselines.round(4).to_html() if not self.baselines.empty else "")
+            + (f"<h4>{text('report.returns', days=self.returns.attrs['days'])}</h4>" + self.returns.round(4).to_html() if not self.returns.empty else "")
         )
 
 
@@ -217,6 +235,7 @@ def report(model, tables=None, as_of: Sequence[str | pd.Timestamp] | None = None
     rep = from_predictions(predictions)
     rep.selection = model.selection_
     rep.judged_days = model.holdout_.judged_days if tables is None else None
+    rep.returns = return_metrics(model.holdout_.returns) if tables is None else pd.DataFrame()
     return rep
 
 
@@ -246,6 +265,7 @@ def from_predictions(predictions: pd.DataFrame) -> EvaluationReport:
         if not ordered[m]:
             logger.warning("%s: warning levels are not ordered by precision on the test slice: %s", m, levels.loc[m].precision.round(3).to_dict())
     report = EvaluationReport(metrics, calibration, levels, ordered, predictions, models, horizons, baselines)
+    report.still_active = still_active_auc(predictions, models)
     beaten = report.beaten_by()
     if beaten:
         logger.warning("%s ranks the test slice better than %s: AUC %.3f vs %.3f", beaten[0], models[-1], beaten[1], beaten[2])
@@ -286,6 +306,50 @@ def baseline_metrics(predictions: pd.DataFrame) -> pd.DataFrame:
             "ece": expected_calibration_error(y, score) if probability else np.nan,
         }
     return pd.DataFrame.from_dict(rows, orient="index")
+
+
+def still_active_auc(predictions: pd.DataFrame, models: list[str]) -> pd.Series:
+    """Per model, the AUC among rows still active at as_of in hindsight; ``attrs["gone"]``: the churners' share who had already left.
+
+    Under inactivity, a churner with no activity at or after as_of left
+    before the snapshot: ranking such customers first takes no foresight, so
+    the AUC of the whole slice overstates how early the model warns. Empty
+    when no churner had left already (other definitions) or too few rows remain.
+    """
+    if "still_active" not in predictions:
+        return pd.Series(dtype="float64")
+    active = predictions.still_active.to_numpy(dtype=bool)
+    y = predictions["churned"].to_numpy()
+    churners = y == 1
+    if active[churners].all() or len(np.unique(y[active])) < 2:
+        return pd.Series(dtype="float64")
+    out = pd.Series({m: roc_auc_score(y[active], predictions[f"{m}_probability"].to_numpy()[active]) for m in models}, name="auc_roc_still_active")
+    out.attrs["gone"] = float(1.0 - active[churners].mean())
+    return out
+
+
+def return_metrics(returns: pd.DataFrame) -> pd.DataFrame:
+    """The return model and the ranking baselines on the lapsed test rows: rows, return_rate, auc_roc, brier, ece.
+
+    Rows whose return the data cannot tell yet are left out; empty without
+    rows or without both outcomes.
+    """
+    if returns.empty:
+        return pd.DataFrame()
+    known = returns[returns.returned.notna()]
+    y = known.returned.to_numpy(dtype="int64")
+    if len(np.unique(y)) < 2:
+        return pd.DataFrame()
+    p = known.return_probability.to_numpy()
+    rows = {"return_model": {"auc_roc": roc_auc_score(y, p), "brier": brier_score_loss(y, p), "ece": expected_calibration_error(y, p)}}
+    for column in [c for c in known.columns if c.startswith("baseline_")]:
+        score = np.nan_to_num(known[column].to_numpy(dtype="float64"), neginf=-np.finfo("float64").max)
+        rows[column.removeprefix("baseline_")] = {"auc_roc": roc_auc_score(y, score), "brier": np.nan, "ece": np.nan}
+    out = pd.DataFrame.from_dict(rows, orient="index")
+    out.insert(0, "return_rate", y.mean())
+    out.insert(0, "rows", len(y))
+    out.attrs["days"] = returns.attrs["days"]
+    return out
 
 
 def horizon_metrics(predictions: pd.DataFrame, main: str) -> pd.DataFrame:

@@ -25,9 +25,10 @@ influence is what is measured. :func:`kpis` reports, per group:
   warnings outside the control group;
 * ``win_back_rate``: warnings outside the control group marked ``retained``
   whose customer did not churn (as far as labels know), over those warnings;
-* ``return_rate``: handled warnings followed by an order within
+* ``return_rate``: handled warnings followed by an order (without an
+  orders table, a subscription business: a contract term starting) within
   ``kpis.return_days`` of the action, over handled warnings whose window lies
-  inside the data.
+  inside the data (:meth:`Tables.time_range <churnml.data.tables.Tables.time_range>`).
 """
 
 from __future__ import annotations
@@ -89,14 +90,19 @@ def _labelled(tables: Tables, warnings: pd.DataFrame, cfg: Config) -> pd.DataFra
     return out.drop(columns=["as_of", "status"])
 
 
+# what counts as the customer buying again: an order, or without an order log a contract term starting
+PURCHASES = (("orders", "order_date"), ("contracts", "start_date"))
+
+
 def _returned(tables: Tables, handled: pd.DataFrame, days: int) -> pd.DataFrame:
-    """Per handled warning: whether its window lies in the data, and an order inside it."""
-    o = tables["orders"]
-    end = tables.time_range("orders")[1]
+    """Per handled warning: whether its window lies in the data, and a purchase (:data:`PURCHASES`) inside it."""
+    name, column = next((n, c) for n, c in PURCHASES if n in tables)
+    t = tables[name]
+    end = tables.time_range()[1]  # the orders' last, as before; without orders, the data's (contracts booked ahead not counted)
     window = pd.Timedelta(days=days)
-    orders = o.filter(o.customer_id.isin(list(handled.customer_id.unique()))).select("customer_id", "order_date").to_pandas()
-    pairs = handled[["customer_id", "handled_at"]].reset_index().merge(orders, on="customer_id")
-    inside = (pairs.order_date >= pairs.handled_at) & (pairs.order_date < pairs.handled_at + window)
+    bought = t.filter(t.customer_id.isin(list(handled.customer_id.unique()))).select("customer_id", bought_at=t[column]).to_pandas()
+    pairs = handled[["customer_id", "handled_at"]].reset_index().merge(bought, on="customer_id")
+    inside = (pairs.bought_at >= pairs.handled_at) & (pairs.bought_at < pairs.handled_at + window)
     return pd.DataFrame(
         {"return_known": handled.handled_at + window <= end, "returned": handled.index.isin(pairs["index"][inside])},
         index=handled.index,

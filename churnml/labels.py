@@ -52,6 +52,8 @@ __all__ = [
     "churn_periods",
     "labelled_dates",
     "label_expr",
+    "return_periods",
+    "return_sources",
     "scoring_expr",
     "scoring_status",
 ]
@@ -67,12 +69,14 @@ ACTIVITY_SOURCES = {
     "interactions": "timestamp",
     "surveys": "survey_date",
 }
+# what a customer does that can end a lapse: any activity, and for a subscription business a new contract
+EVENT_COLUMNS = ACTIVITY_SOURCES | {"contracts": "start_date"}
 
 
 def _activity_events(tables: Tables, sources: Sequence[str] = tuple(ACTIVITY_SOURCES)) -> ir.Table:
-    """(customer_id, ts) of every customer-initiated event in the ``sources`` tables."""
+    """(customer_id, ts) of every customer-initiated event in the ``sources`` tables (:data:`EVENT_COLUMNS`)."""
     parts = []
-    for name, col in ACTIVITY_SOURCES.items():
+    for name, col in EVENT_COLUMNS.items():
         if name not in tables or name not in sources:
             continue
         t = tables[name]
@@ -93,6 +97,26 @@ def _label_sources(churn: ChurnDefinition) -> list[str]:
     return ["orders"] if isinstance(churn, Drop | NoPurchase) else ["contracts", "orders"]
 
 
+def _check_sources(tables: Tables, churn: ChurnDefinition) -> None:
+    """Fail in words when the definition reads none of the tables present (a subscription business has no orders)."""
+    sources = _label_sources(churn)
+    if not isinstance(churn, Contractual) and not any(name in tables for name in sources):
+        raise ValueError(
+            f"the {churn.kind} churn definition reads {' / '.join(sources)}, and none is present (tables: {sorted(tables)}); "
+            "without an orders table use kind: contract, or inactivity (or no_purchase with activity: any) on usage events"
+        )
+
+
+def return_sources(churn: ChurnDefinition) -> list[str] | None:
+    """The tables whose next event ends a lapse: the purchase itself for ``no_purchase``, any activity after an
+    inactivity, a new contract after a contract ended; None for ``drop`` (a drop has no lapse to end)."""
+    if isinstance(churn, Drop):
+        return None
+    if isinstance(churn, Contractual):
+        return ["contracts"]
+    return _label_sources(churn)
+
+
 def labelled_dates(
     tables: Tables | dict | str,
     churn: ChurnDefinition | None = None,
@@ -101,8 +125,11 @@ def labelled_dates(
 ) -> list[pd.Timestamp]:
     """Every month start whose label is complete (or, ``censored``, has one observed period) and whose indicators have some history.
 
-    The first is ``recent_months + min_history_months`` months after the first
-    order (earlier snapshots would have no history ratios), unless that leaves
+    The first is ``recent_months + min_history_months`` months after the data
+    start (the first order; without orders the first contract start or
+    customer event): the first month in which a customer there from the
+    start has a history month (earlier snapshots would have no history
+    ratios for anyone), unless that leaves
     fewer dates than the time split needs with :data:`MIN_TRAINING_SNAPSHOTS`
     training snapshots: then a young base starts earlier, down to the month
     after its first order, and trains on what it has (ratios missing, the
@@ -121,7 +148,8 @@ def labelled_dates(
     cfg = load_config(config)
     churn = churn or cfg.labels.churn
     tables = load_tables(tables, cfg)
-    first_month = tables.time_range("orders")[0].normalize().replace(day=1)
+    _check_sources(tables, churn)
+    first_month = tables.data_start().normalize().replace(day=1)
     start = first_month + pd.DateOffset(months=cfg.indicators.recent_months + cfg.indicators.min_history_months)
     observed = cfg.survival.period_days + _event_lag(churn) if censored else churn.horizon_days
     end = _data_end(tables, _label_sources(churn)) - pd.Timedelta(days=observed)
@@ -145,11 +173,17 @@ def _event_lag(churn: ChurnDefinition) -> int:
 
 
 def label_expr(tables: Tables, dates: list[pd.Timestamp], churn: ChurnDefinition, config: Config) -> ir.Table:
-    """customer_id, as_of, status, churned for checked month starts, as one lazy Ibis expression.
+    """customer_id, as_of, status, churned, lapsed, still_active for checked month starts, as one lazy Ibis expression.
 
     The statuses of :func:`churn_labels` except ``contacted`` (which needs the
     interventions table in memory); ``churned`` is set for every status.
+    ``lapsed``: lost by the definition at as_of (status ``lapsed``; for
+    ``no_purchase``, eligible rows with no purchase in the horizon before
+    as_of). ``still_active``: in hindsight the customer had not left at
+    as_of (inactivity: some activity in the label window; always true for
+    the other definitions).
     """
+    _check_sources(tables, churn)
     spine = _spine(tables, dates, churn.horizon_days, config)
     if isinstance(churn, Inactivity):
         facts = _inactivity(tables, spine, churn)
@@ -170,7 +204,7 @@ def label_expr(tables: Tables, dates: list[pd.Timestamp], churn: ChurnDefinition
             else_="eligible",
         )
     )
-    return facts.select("customer_id", "as_of", status=status, churned=facts.churned)
+    return facts.select("customer_id", "as_of", status=status, churned=facts.churned, lapsed=facts.lapsed, still_active=facts.still_active)
 
 
 def _spine(tables: Tables, dates: list[pd.Timestamp], horizon_days: int, config: Config) -> ir.Table:
@@ -205,8 +239,8 @@ def churn_periods(tables: Tables, dates: list[pd.Timestamp], churn: ChurnDefinit
         customer_id, as_of, event_period (float, NaN when none observed),
         periods_observed (int).
     """
-    s = config.survival
-    ends = {f"p{k}": k * s.period_days for k in range(1, s.periods + 1)}
+    _check_sources(tables, churn)
+    ends = {f"p{k}": k * config.survival.period_days for k in range(1, config.survival.periods + 1)}
     spine = _spine(tables, dates, 0, config)
     if isinstance(churn, Inactivity):
         j = spine.join(_around(tables, spine, ends), ["customer_id", "as_of"])
@@ -219,14 +253,40 @@ def churn_periods(tables: Tables, dates: list[pd.Timestamp], churn: ChurnDefinit
         )
         flags = {k: j[k] == 0 for k in ends}
     elif isinstance(churn, NoPurchase):
-        j = spine.join(_around(tables, spine, {"now": 0}, _label_sources(churn)), ["customer_id", "as_of"])
-        flags = {k: j.next_now < j.as_of + ibis.interval(days=days) for k, days in ends.items()}
+        return _next_event_periods(tables, dates, _label_sources(churn), config)
     else:
         raise ValueError(f"the survival model needs a churn definition with an event time (inactivity, contractual, no_purchase), not {churn.kind}")
-    first = ibis.cases(*[(flags[k].fill_null(False), int(k[1:])) for k in ends], else_=ibis.null("int64"))
+    return _counted(j, flags, _data_end(tables, _label_sources(churn)), _event_lag(churn), config)
+
+
+def return_periods(tables: Tables, dates: list[pd.Timestamp], churn: ChurnDefinition, config: Config) -> pd.DataFrame:
+    """When each snapshot's customer comes back, in periods after as_of: the next event of :func:`return_sources`.
+
+    The return model's target, shaped like :func:`churn_periods`
+    (right-censored the same way); meant for the snapshots the definition
+    calls lapsed.
+    """
+    sources = return_sources(churn)
+    if sources is None:
+        raise ValueError(f"a {churn.kind} churn definition has no lapse to return from")
+    return _next_event_periods(tables, dates, sources, config)
+
+
+def _next_event_periods(tables: Tables, dates: list[pd.Timestamp], sources: Sequence[str], config: Config) -> pd.DataFrame:
+    """The period of the first event of the ``sources`` tables at or after as_of (:func:`churn_periods` columns)."""
+    ends = {f"p{k}": k * config.survival.period_days for k in range(1, config.survival.periods + 1)}
+    spine = _spine(tables, dates, 0, config)
+    j = spine.join(_around(tables, spine, {"now": 0}, sources), ["customer_id", "as_of"])
+    flags = {k: j.next_now < j.as_of + ibis.interval(days=days) for k, days in ends.items()}
+    return _counted(j, flags, _data_end(tables, sources), 0, config)
+
+
+def _counted(j: ir.Table, flags: dict[str, ir.BooleanValue], end: pd.Timestamp, lag_days: int, config: Config) -> pd.DataFrame:
+    """customer_id, as_of, the first period whose flag holds and the periods the data up to ``end`` can tell."""
+    s = config.survival
+    first = ibis.cases(*[(flags[k].fill_null(False), int(k[1:])) for k in flags], else_=ibis.null("int64"))
     out = j.select("customer_id", "as_of", event_period=first).to_pandas()
-    end = _data_end(tables, _label_sources(churn))
-    out["periods_observed"] = ((end - out.as_of).dt.days - _event_lag(churn)).floordiv(s.period_days).clip(0, s.periods).astype("int64")
+    out["periods_observed"] = ((end - out.as_of).dt.days - lag_days).floordiv(s.period_days).clip(0, s.periods).astype("int64")
     out["event_period"] = out.event_period.astype("float64").where(out.event_period <= out.periods_observed)
     return out
 
@@ -235,7 +295,8 @@ def scoring_expr(tables: Tables, as_of: pd.Timestamp, config: Config) -> ir.Tabl
     """:func:`scoring_status` as a lazy Ibis expression (every customer once; engines such as Spark keep it distributed)."""
     labels = label_expr(tables, [as_of], config.labels.churn, config)
     # the label's horizon lies in the future of as_of: "incomplete" is what a scorable customer looks like
-    scored = ibis.cases((labels.status.isin(["eligible", "incomplete"]), "scored"), else_=labels.status)
+    scorable = labels.status.isin(["eligible", "incomplete"])
+    scored = ibis.cases((scorable & labels.lapsed, "lapsed"), (scorable, "scored"), else_=labels.status)
     labels = labels.select("customer_id", status=scored)
     customers = tables["customers"]
     joined = customers.left_join(labels, customers.customer_id == labels.customer_id)
@@ -253,20 +314,25 @@ def churn_labels(
     Returns
     -------
     pandas.DataFrame
-        customer_id, as_of, status, churned. ``status`` is ``eligible``,
+        customer_id, as_of, status, churned, still_active. ``status`` is ``eligible``,
         ``too_new`` (tenure below min_tenure_days), ``no_history`` (no
-        activity yet), ``already_churned`` (churned by this definition at
-        as_of), ``no_contract`` (contractual only), ``incomplete`` (the
+        activity yet), ``lapsed`` (churned by this definition at as_of; for
+        the contractual one, every contract ended), ``no_contract``
+        (contractual only: never had one), ``incomplete`` (the
         horizon runs past the data) or ``contacted`` (the team acted inside
         the label window, so the label is partly its own doing: see
         ``labels.exclude_contacted`` and the ``interventions`` table).
         ``churned`` is 0/1 for eligible rows and missing otherwise.
+        ``still_active`` is hindsight for judging a model, never a feature:
+        under inactivity, whether the customer was active again at or after
+        as_of (a churner without such activity had already left, unnoticed);
+        true for the other definitions.
     """
     cfg = load_config(config)
     churn = churn or cfg.labels.churn
     tables = load_tables(tables, cfg)
     dates = month_starts(as_of, tables)
-    frame = label_expr(tables, dates, churn, cfg).to_pandas()
+    frame = label_expr(tables, dates, churn, cfg).drop("lapsed").to_pandas()
     if cfg.labels.exclude_contacted and "interventions" in tables:
         horizon = pd.Timedelta(days=churn.horizon_days)
         frame.loc[_contacted(frame, tables, horizon) & (frame.status == "eligible"), "status"] = "contacted"
@@ -282,9 +348,11 @@ def scoring_status(tables: Tables | dict | str, as_of: str | pd.Timestamp, confi
     -------
     pandas.DataFrame
         customer_id, status: ``scored`` for customers a model may score (eligible,
-        whatever their label's future holds), else the reason from
-        :func:`churn_labels` (``too_new``, ``no_history``, ``already_churned``,
-        ``no_contract``) or ``not_started`` (signed up on or after as_of).
+        whatever their label's future holds), ``lapsed`` for customers the
+        definition calls lost at as_of (scored for their return instead; for
+        ``no_purchase``, no purchase in the horizon before as_of), else the reason from
+        :func:`churn_labels` (``too_new``, ``no_history``, ``no_contract``)
+        or ``not_started`` (signed up on or after as_of).
     """
     cfg = load_config(config)
     tables = load_tables(tables, cfg)
@@ -334,20 +402,26 @@ def _inactivity(tables: Tables, spine: ir.Table, churn: Inactivity) -> ir.Table:
     gap = ibis.interval(days=churn.days)
     status = ibis.cases(
         (j.last_now.isnull(), "no_history"),
-        (j.last_now < j.as_of - gap, "already_churned"),
+        (j.last_now < j.as_of - gap, "lapsed"),
         else_="eligible",
     )
     # the last activity before D + within is followed by `days` of silence
     churned = (j.next_end.isnull() | (j.next_end >= j.last_end + gap)).cast("int64")
-    return j.select("customer_id", "as_of", "until", "tenure_ok", status=status, churned=churned)
+    # hindsight: activity again at or after D means the customer had not left yet; a churner without any left before D
+    still_active = j.next_now.notnull() & (j.next_now < j.until)
+    return j.select("customer_id", "as_of", "until", "tenure_ok", status=status, churned=churned, lapsed=status == "lapsed", still_active=still_active)
 
 
 def _no_purchase(tables: Tables, spine: ir.Table, sources: Sequence[str]) -> ir.Table:
-    """The last purchase before D and the first at or after it: churned when none comes before D + horizon."""
+    """The last purchase before D and the first at or after it: churned when none comes before D + horizon.
+
+    Lapsed: no purchase in the horizon before D either (churned, by the same definition, as of D - horizon).
+    """
     j = spine.join(_around(tables, spine, {"now": 0}, sources), ["customer_id", "as_of"])
     status = ibis.cases((j.last_now.isnull(), "no_history"), else_="eligible")
     churned = (j.next_now.isnull() | (j.next_now >= j.until)).cast("int64")
-    return j.select("customer_id", "as_of", "until", "tenure_ok", status=status, churned=churned)
+    lapsed = j.last_now.notnull() & (j.last_now < j.as_of - (j.until - j.as_of))
+    return j.select("customer_id", "as_of", "until", "tenure_ok", status=status, churned=churned, lapsed=lapsed, still_active=ibis.literal(True))
 
 
 def _drop(tables: Tables, spine: ir.Table, churn: Drop) -> ir.Table:
@@ -372,7 +446,10 @@ def _drop(tables: Tables, spine: ir.Table, churn: Drop) -> ir.Table:
     j = spine.join(wide, ["customer_id", "as_of"])
     before, after = j.now - j.prev, j.next - j.now
     status = ibis.cases((before <= 0, "no_history"), else_="eligible")
-    return j.select("customer_id", "as_of", "until", "tenure_ok", status=status, churned=(after < churn.share * before).cast("int64"))
+    return j.select(
+        "customer_id", "as_of", "until", "tenure_ok", status=status, churned=(after < churn.share * before).cast("int64"),
+        lapsed=ibis.literal(False), still_active=ibis.literal(True),
+    )
 
 
 def _active_at(j: ir.Table, when: ir.TimestampValue) -> ir.BooleanValue:
@@ -385,6 +462,11 @@ def _contractual(tables: Tables, spine: ir.Table) -> ir.Table:
     flags = j.group_by([j.customer_id, j.as_of, j.until, j.tenure_ok]).aggregate(
         now=_active_at(j, j.as_of).fill_null(False).cast("int64").max(),
         later=_active_at(j, j.until).fill_null(False).cast("int64").max(),
+        before=(j.start_date < j.as_of).fill_null(False).cast("int64").max(),
     )
-    status = ibis.cases((flags.now == 0, "no_contract"), else_="eligible")
-    return flags.select("customer_id", "as_of", "until", "tenure_ok", status=status, churned=(flags.later == 0).cast("int64"))
+    # a customer whose contracts all ended is lapsed (it may sign again); one who never had any has no contract
+    status = ibis.cases((flags.now == 1, "eligible"), (flags.before == 1, "lapsed"), else_="no_contract")
+    return flags.select(
+        "customer_id", "as_of", "until", "tenure_ok", status=status, churned=(flags.later == 0).cast("int64"),
+        lapsed=status == "lapsed", still_active=ibis.literal(True),
+    )

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from importlib.metadata import entry_points
 from pathlib import Path
 
@@ -40,7 +40,7 @@ from churnml.data.calendar import latest_month_start, month_starts, scoring_date
 from churnml.data.tables import Tables, load_tables
 from churnml.indicators.build import build_indicators
 from churnml.indicators.registry import REGISTRY
-from churnml.labels import ChurnDefinition, labelled_dates, scoring_status
+from churnml.labels import ChurnDefinition, labelled_dates, return_sources, scoring_status
 from churnml.models.baselines import BTYD, baseline_estimators, btyd_baselines, choose, ranking_scores
 from churnml.models.calibration import FittedEstimator, calibrate, check_positives
 from churnml.models.features import FeatureSchema, describe_absent
@@ -83,6 +83,13 @@ class Holdout:
         A few test-slice indicator rows (the MLflow input example).
     reference : pandas.DataFrame
         A sample of the latest training snapshot's population, for drift reports.
+    returns : pandas.DataFrame
+        The return model's test slice (its own split of the lapsed
+        snapshots): keys, ``returned`` within the return horizon (or the
+        longest every row observed, in ``attrs["days"]``),
+        ``return_probability`` and the recency ranking
+        (``baseline_recency``: fewer days silent, likelier to return).
+        Empty without a return model.
     judged_days : int or None
         After censored training, the test slice cannot tell the horizon yet:
         ``churned`` and the probabilities in ``predictions`` are for this
@@ -96,6 +103,7 @@ class Holdout:
     example: pd.DataFrame
     reference: pd.DataFrame
     judged_days: int | None = None
+    returns: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
 class ChurnModel(BaseEstimator):
@@ -128,6 +136,9 @@ class ChurnModel(BaseEstimator):
         calibration-slice scores), and the main one's.
     survival_ : SurvivalModel or None
         Churn risk per horizon (:mod:`churnml.models.survival`).
+    returns_, returns_selection_ : SurvivalModel, BgNbdClassifier or ParetoNbdClassifier (or None), pandas.Series
+        Lapsed customers' chance of coming back (``p_event``; :meth:`predict_return`;
+        None under ``no_purchase`` and ``drop``), and the calibration-slice log-likelihoods it was chosen by.
     simple_baselines_ : dict
         The probability baselines (an RFM logistic regression, BG/NBD) fitted
         on the training slice; with recency, scored beside the model
@@ -187,26 +198,29 @@ class ChurnModel(BaseEstimator):
         censored = _censored_training(config, tables, as_of)
         dates = labelled_dates(tables, config=config, censored=censored) if as_of is None else month_starts(as_of, tables)
         time_split(dates, config.model)  # fail before the expensive part
-        frame = make_training_frame(tables, dates, config=config, censored=censored)
+        frame = make_training_frame(tables, dates, config=config, censored=censored, lapsed=_return_dates(tables, config))
         return self._fit(frame, config, tables, censored)
 
     def fit_frame(self, frame: pd.DataFrame, tables: Tables | None = None) -> ChurnModel:
         """Fit on an existing training frame (from :func:`churnml.make_training_frame`; missing labels: censored training).
 
-        ``tables``, when given, is passed to the fit hooks (the MLflow run
-        logs its data fingerprint).
+        Rows with ``lapsed`` true (``make_training_frame(..., lapsed=dates)``)
+        train the return model. ``tables``, when given, is passed to the fit
+        hooks (the MLflow run logs its data fingerprint).
 
         Returns
         -------
         self
         """
         config = _validated_config(self.config, None)
-        return self._fit(frame, config, tables, config.model.training == "censored" or bool(frame[TARGET].isna().any()))
+        labelled = frame[~frame.lapsed] if "lapsed" in frame else frame
+        return self._fit(frame, config, tables, config.model.training == "censored" or bool(labelled[TARGET].isna().any()))
 
     def _fit(self, frame: pd.DataFrame, config: Config, tables: Tables | None, censored: bool) -> ChurnModel:
         self.config_ = config
         settings = config.model
         frame = frame.sort_values(KEYS, ignore_index=True)  # row order must not change the model
+        lapsed, frame = _without_lapsed(frame, censored)
         split = time_split(frame.as_of.unique(), settings)
         train, cal, test = (split.slice(frame, part) for part in ("train", "calibration", "test"))
         logger.info(
@@ -220,6 +234,8 @@ class ChurnModel(BaseEstimator):
         X_train, X_cal, X_test = (self.schema_.transform(part) for part in (train, cal, test))
 
         self.survival_ = _fit_survival(config, X_train, train, X_cal, cal)
+        returns = _fit_returns(config, self.schema_, lapsed, tables)
+        self.returns_, self.returns_selection_ = returns.shipped, returns.selection
         self.simple_baselines_, (self.fitted_, self.baseline_, self.compared_, self.selection_) = _fit_candidates(
             config, self.survival_, censored, {"train": (X_train, train), "calibration": (X_cal, cal), "test": (X_test, test)}
         )
@@ -233,7 +249,7 @@ class ChurnModel(BaseEstimator):
         known = pd.concat([train, cal])
         self.peers_ = PeerAverages.fit(known, config.causes.min_peers)
         self.value_tiers_ = ValueTiers.fit(known.get("monthly_spend", pd.Series(dtype="float64")), config.causes.value_tiers)
-        self.holdout_ = _holdout(self, split, train, test, X_test)
+        self.holdout_ = _holdout(self, split, train, test, X_test, returns)
         self.fitted_ = _refit_at_data_end(self.fitted_, tables, config)
         _run_fit_hooks(self, tables)
         return self
@@ -264,26 +280,7 @@ class ChurnModel(BaseEstimator):
         ChurnModel
             Ready to :meth:`score` and :meth:`predict_frame`.
         """
-        model = cls(config)
-        config = model.config_ = load_config(config)
-        if isinstance(source, pd.DataFrame):
-            rows = source
-        else:
-            tables = load_tables(source, config)
-            when, _ = scoring_dates(tables, as_of, config.indicators.recent_months)
-            status = scoring_status(tables, when, config)
-            panel = build_indicators(tables, when, config)
-            rows = panel[panel.customer_id.isin(status.customer_id[status.status == "scored"])]
-        logger.info("cold start: uncalibrated rule scorecard (health = rule score), fixed warning bands, peers from %d customers", len(rows))
-        model.schema_ = FeatureSchema([c for c in rows.columns if c in REGISTRY and REGISTRY[c].kind == "numeric"], {})
-        card = RuleScorecard(**_scorecard_params(config)).fit(model.schema_.transform(rows))
-        model.fitted_, model.baseline_, model.survival_ = FittedEstimator("scorecard", card, None, None), None, None
-        model.compared_, model.simple_baselines_, model.selection_ = [], {}, _no_selection()
-        model.policy_ = choose_policy(config.levels.model_copy(update={"strategy": "fixed"}), np.array([]), np.array([]))
-        model.policies_ = {"scorecard": model.policy_}
-        model.peers_ = PeerAverages.fit(rows, config.causes.min_peers)
-        model.value_tiers_ = ValueTiers.fit(rows.get("monthly_spend", pd.Series(dtype="float64")), config.causes.value_tiers)
-        return model
+        return _cold_start(cls(config), source, as_of)
 
     def evaluate_snapshots(self, tables: Tables | dict | str, as_of: Sequence[str | pd.Timestamp]) -> pd.DataFrame:
         """Score and label fresh snapshots with both fitted models (the rows :func:`churnml.evaluation.report` reads).
@@ -310,6 +307,19 @@ class ChurnModel(BaseEstimator):
         p = self.fitted_.proba(self.schema_.transform(indicators))
         return np.column_stack([1.0 - p, p])
 
+    def predict_return(self, indicators: pd.DataFrame, allow_missing: bool = False) -> pd.DataFrame:
+        """Lapsed customers' chance of coming back within the definition's horizon (inactivity: ``within_days``), per indicator row.
+
+        Returns a frame in input order: the keys, ``return_probability`` from
+        ``returns_`` (missing without one, as after :meth:`cold_start`);
+        under ``no_purchase`` the main model answers, so also
+        ``churn_probability`` and ``health_score``, and
+        ``return_probability = 1 - churn_probability``. No warning level:
+        the lapsed are won back, not warned.
+        """
+        check_is_fitted(self, "fitted_", msg=NOT_FITTED)
+        return _return_probability(self, indicators, allow_missing)
+
     def predict_frame(
         self,
         indicators: pd.DataFrame,
@@ -323,17 +333,15 @@ class ChurnModel(BaseEstimator):
         Parameters
         ----------
         indicators : DataFrame
-            customer_id (and as_of) plus indicator columns, every one the
-            model was trained with (else a
-            :class:`~churnml.models.features.MissingInputsError`).
+            customer_id (and as_of) plus indicator columns, every one the model
+            was trained with (else a :class:`~churnml.models.features.MissingInputsError`).
         explain : {"warned", "all"}, optional
             Which rows get causes and reasons (default ``causes.explain``:
             the warned ones; explaining costs TreeSHAP).
         earlier : DataFrame, optional
             The same customers' indicators 3 months earlier, for the reasons.
         language : {"en", "zh"}, optional
-            Language of the reasons and actions (default: ``language`` in
-            the config).
+            Language of the reasons and actions (default: ``language`` in the config).
         allow_missing : bool
             Score without absent indicators (as missing values), named in a last column ``missing_inputs``.
 
@@ -418,6 +426,46 @@ def _explained(
     )
 
 
+def _cold_start(model: ChurnModel, source: Tables | dict | str | pd.DataFrame, as_of: str | pd.Timestamp | None) -> ChurnModel:
+    """:meth:`ChurnModel.cold_start` on a new model: the reference rows, the uncalibrated scorecard, the fixed bands."""
+    config = model.config_ = load_config(model.config)
+    if isinstance(source, pd.DataFrame):
+        rows = source
+    else:
+        tables = load_tables(source, config)
+        when, _ = scoring_dates(tables, as_of, config.indicators.recent_months)
+        status = scoring_status(tables, when, config)
+        panel = build_indicators(tables, when, config)
+        rows = panel[panel.customer_id.isin(status.customer_id[status.status == "scored"])]
+    logger.info("cold start: uncalibrated rule scorecard (health = rule score), fixed warning bands, peers from %d customers", len(rows))
+    model.schema_ = FeatureSchema([c for c in rows.columns if c in REGISTRY and REGISTRY[c].kind == "numeric"], {})
+    card = RuleScorecard(**_scorecard_params(config)).fit(model.schema_.transform(rows))
+    model.fitted_, model.baseline_, model.survival_, model.returns_ = FittedEstimator("scorecard", card, None, None), None, None, None
+    model.returns_selection_ = Returns().selection
+    model.compared_, model.simple_baselines_, model.selection_ = [], {}, _no_selection()
+    model.policy_ = choose_policy(config.levels.model_copy(update={"strategy": "fixed"}), np.array([]), np.array([]))
+    model.policies_ = {"scorecard": model.policy_}
+    model.peers_ = PeerAverages.fit(rows, config.causes.min_peers)
+    model.value_tiers_ = ValueTiers.fit(rows.get("monthly_spend", pd.Series(dtype="float64")), config.causes.value_tiers)
+    return model
+
+
+def _return_probability(model: ChurnModel, indicators: pd.DataFrame, allow_missing: bool) -> pd.DataFrame:
+    """:meth:`ChurnModel.predict_return` of a fitted model."""
+    rows = indicators.reset_index(drop=True)
+    model.schema_.check(rows.columns, allow_missing)
+    out = rows[[c for c in KEYS if c in rows.columns]].copy()
+    X = model.schema_.transform(rows)
+    if model.config_.labels.churn.EVENT == "purchase":
+        p = model.fitted_.proba(X) if len(rows) else np.array([], dtype="float64")
+        out["churn_probability"], out["health_score"], out["return_probability"] = p, health_score(p), 1.0 - p
+    elif getattr(model, "returns_", None) is not None:
+        out["return_probability"] = model.returns_.p_event(X, _event_days(model.config_))
+    else:
+        out["return_probability"] = np.nan
+    return out
+
+
 def _metadata(model: ChurnModel) -> dict:
     """What the model directory records beside the model: versions, estimator, warning policy, split."""
     fitted = hasattr(model, "fitted_")
@@ -452,8 +500,8 @@ def _run_fit_hooks(model: ChurnModel, tables: Tables | None) -> None:
         hook.load()(model, tables)
 
 
-def _holdout(model: ChurnModel, split: TimeSplit, train: pd.DataFrame, test: pd.DataFrame, X_test: pd.DataFrame) -> Holdout:
-    """The split, the scored test slice, its warned customers' causes, an input example and the drift reference."""
+def _holdout(model: ChurnModel, split: TimeSplit, train: pd.DataFrame, test: pd.DataFrame, X_test: pd.DataFrame, returns: Returns) -> Holdout:
+    """The split, the scored test slice, its warned customers' causes, an input example, the drift reference and the lapsed test rows."""
     warned = model.predict_frame(test)
     warned = warned[warned.warning_level > 0]
     # the latest training population, for drift reports: earlier snapshots see less history,
@@ -466,6 +514,7 @@ def _holdout(model: ChurnModel, split: TimeSplit, train: pd.DataFrame, test: pd.
     return Holdout(
         split=split,
         judged_days=judged,
+        returns=_return_predictions(model, returns),
         predictions=_predictions(model, test, X_test, judged),
         causes=warned.groupby(["warning_level", "primary_cause"]).size().rename("customers"),
         example=test[KEYS + model.schema_.columns].head(20).reset_index(drop=True),
@@ -490,6 +539,8 @@ def _predictions(model: ChurnModel, frame: pd.DataFrame, X: pd.DataFrame, judged
     probability are for that many days; the levels stay the horizon's.
     """
     out = frame[KEYS + [TARGET]].reset_index(drop=True)
+    if "still_active" in frame:  # hindsight, for the report's "among customers still active" line
+        out["still_active"] = frame.still_active.to_numpy(dtype=bool)
     out["monthly_spend"] = frame["monthly_spend"].to_numpy() if "monthly_spend" in frame else np.nan
     value = customer_value(out, model.config_.levels)
     survival = model.survival_
@@ -551,6 +602,95 @@ def _fit_survival(config: Config, X_train: pd.DataFrame, train: pd.DataFrame, X_
     return SurvivalModel.fit(X_train, train, X_cal, cal, settings, model.lightgbm, model.seed, config.labels.churn.EVENT)
 
 
+@dataclass(frozen=True)
+class Returns:
+    """The return model a fit chose, the one its test slice judged, that slice, and the calibration-slice fit it was chosen by."""
+
+    shipped: object = None  # SurvivalModel or a model of repeat buying: p_event(X, days)
+    judged: object = None
+    test: pd.DataFrame = field(default_factory=pd.DataFrame)
+    selection: pd.Series = field(default_factory=lambda: pd.Series(dtype="float64", name="calibration_log_likelihood"))
+
+
+def _return_dates(tables: Tables, config: Config) -> list[pd.Timestamp] | None:
+    """The return model's snapshot dates: every month start with a period observed after it (None: no return model to fit)."""
+    if not config.survival.enabled or config.labels.churn.EVENT != "churn":
+        return None
+    return labelled_dates(tables, config=config, censored=True) or None
+
+
+def _without_lapsed(frame: pd.DataFrame, censored: bool) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The return model's rows (``lapsed``), and the frame ``make_training_frame`` gives without them."""
+    if "lapsed" not in frame:
+        return frame.iloc[:0], frame
+    lapsed, rest = frame[frame.lapsed].reset_index(drop=True), frame[~frame.lapsed].drop(columns="lapsed").reset_index(drop=True)
+    return lapsed, rest if censored else rest.astype({TARGET: "int64"})
+
+
+def _fit_returns(config: Config, schema: FeatureSchema, lapsed: pd.DataFrame, tables: Tables | None) -> Returns:
+    """The return model on the lapsed snapshots, split in time like the main model's (:class:`Returns`).
+
+    Its snapshot dates are its own (every month start whose first period
+    is observed): a lapse needs no complete churn label. Candidates: the
+    hazard model of the return (event ``return``), and for an order log
+    (orders are the only activity a return can be) BG/NBD and Pareto/NBD
+    fitted on every customer's order history at the latest training date,
+    chosen like censored training chooses (:func:`churnml.models.survival.choose_curve`);
+    a chosen model of repeat buying is refitted on the histories at the
+    test date for the test slice and at the data end for scoring. With too
+    few dates for the split, the pooled life table of them all, and no
+    test rows.
+    """
+    if not len(lapsed) or not config.survival.enabled:
+        return Returns()
+    settings, survival = config.model, config.survival
+    try:
+        split = time_split(lapsed.as_of.unique(), settings)
+    except ValueError:
+        pooled = SurvivalModel.pooled(lapsed, survival, "return")
+        return Returns(pooled, pooled)
+    train, cal = split.slice(lapsed, "train"), split.slice(lapsed, "calibration")
+    X_cal = schema.transform(cal)
+    hazards = SurvivalModel.fit(schema.transform(train), train, X_cal, cal, survival, settings.lightgbm, settings.seed, "return")
+    if hazards.estimator is None:  # too few returns to compare anything
+        return Returns(hazards, hazards, split.slice(lapsed, "test"))
+    candidates, curves = {"survival": hazards}, {"survival": hazards.survival(X_cal)}
+    repeat_buying = [name for name in BTYD if name in settings.candidates]
+    if tables is not None and repeat_buying and [t for t in return_sources(config.labels.churn) if t in tables] == ["orders"]:
+        for name, model in _btyd_at(tables, split.train[-1], config, repeat_buying).items():
+            candidates[name], curves[name] = model, model.survival(X_cal, survival.period_days, survival.periods)
+    chosen, fit = choose_curve(curves, cal.event_period.to_numpy(), cal.periods_observed.to_numpy(), cal.customer_id.to_numpy())
+    if chosen not in BTYD:
+        return Returns(hazards, hazards, split.slice(lapsed, "test"), fit)
+    judged = _btyd_at(tables, split.test[-1], config, [chosen]).get(chosen, candidates[chosen])
+    shipped = _btyd_at(tables, latest_month_start(tables), config, [chosen]).get(chosen, judged)
+    return Returns(shipped, judged, split.slice(lapsed, "test"), fit)
+
+
+def _btyd_at(tables: Tables, when: pd.Timestamp, config: Config, names: list[str]) -> dict:
+    """The models of repeat buying among ``names`` fitted on every customer's order history at ``when`` (no label read)."""
+    X = build_indicators(tables, when, config)
+    return btyd_baselines(X, np.ones(len(X), dtype=bool), _event_days(config), names=names)
+
+
+def _return_predictions(model: ChurnModel, returns: Returns) -> pd.DataFrame:
+    """Lapsed test rows: whether they came back within the return horizon (or the longest every row observed), and the scores."""
+    lapsed = returns.test
+    if returns.judged is None or not len(lapsed):
+        return pd.DataFrame()
+    period = model.config_.survival.period_days
+    # judged on whole periods, at most the horizon and at most what every test row observed
+    k = max(1, min(_event_days(model.config_) // period, int(lapsed.periods_observed.min())))
+    X = model.schema_.transform(lapsed)
+    out = lapsed[KEYS].reset_index(drop=True)
+    out["returned"] = churned_within(lapsed.event_period.to_numpy(), lapsed.periods_observed.to_numpy(), k, "return")
+    out["return_probability"] = returns.judged.p_event(X, k * period)
+    for name, score in ranking_scores(X).items():  # fewer days silent, likelier to return
+        out[f"baseline_{name}"] = -score.to_numpy()
+    out.attrs["days"] = k * period
+    return out
+
+
 def _fit_candidates(
     config: Config, survival: SurvivalModel | None, censored: bool, parts: dict[str, tuple[pd.DataFrame, pd.DataFrame]]
 ) -> tuple[dict, tuple[FittedEstimator, FittedEstimator | None, list[FittedEstimator], pd.Series]]:
@@ -594,7 +734,7 @@ def _fit_censored(
             f"censored training (model.training) needs the survival model over the {days}-day horizon: survival.enabled, "
             f"a definition with an event time (inactivity, contractual, no_purchase) and survival.periods x period_days >= {days}"
         )
-    hazards = FittedEstimator("survival", AtHorizon(survival, days), None, "isotonic")
+    hazards = FittedEstimator("survival", AtHorizon(survival, days), None, survival.calibration)
     candidates, curves = {"survival": hazards}, {"survival": survival.survival(X_cal)}
     for name, model in baselines.items():
         if survival.event == "purchase" and name in BTYD and name in config.model.candidates:
@@ -619,8 +759,7 @@ def _refit_at_data_end(fitted: FittedEstimator, tables: Tables | None, config: C
     """
     if fitted.name not in BTYD or fitted.calibrated is not None or tables is None:
         return fitted
-    X = build_indicators(tables, latest_month_start(tables), config)
-    refitted = btyd_baselines(X, np.ones(len(X), dtype=bool), fitted.estimator.horizon_days, names=[fitted.name])
+    refitted = _btyd_at(tables, latest_month_start(tables), config, [fitted.name])
     return replace(fitted, estimator=refitted.get(fitted.name, fitted.estimator))
 
 
@@ -652,7 +791,7 @@ def _fit_estimators(
     }
     days = _event_days(config)
     if "survival" in settings.candidates and survival is not None and AtHorizon.fits(survival, days):
-        candidates["survival"] = FittedEstimator("survival", AtHorizon(survival, days), None, "isotonic")  # its hazards are, on the same slice
+        candidates["survival"] = FittedEstimator("survival", AtHorizon(survival, days), None, survival.calibration)  # its hazards are calibrated on the same slice
     chosen, selection = choose({name: c.raw_proba(X_cal) for name, c in candidates.items()}, y_cal.to_numpy(), "lightgbm")
     if chosen == "lightgbm":
         return lightgbm, scorecard, [], selection

@@ -115,18 +115,26 @@ def sample():
 
 
 @pytest.fixture(scope="session")
-def sample_frame(sample):
+def sample_frame_with_lapsed(sample):
+    """The sample's labelled months with their lapsed snapshots (the return model's rows)."""
     import churnml as cm
 
-    return cm.make_training_frame(sample, SAMPLE_DATES)
+    return cm.make_training_frame(sample, SAMPLE_DATES, lapsed=SAMPLE_DATES)
 
 
 @pytest.fixture(scope="session")
-def sample_model(sample_frame):
-    """The default ChurnModel fitted on the bundled sample's labelled months."""
+def sample_frame(sample_frame_with_lapsed):
+    """The sample's eligible snapshots with a complete label, as ``make_training_frame(sample, SAMPLE_DATES)`` gives them."""
+    frame = sample_frame_with_lapsed
+    return frame[~frame.lapsed].drop(columns="lapsed").astype({"churned": "int64"}).reset_index(drop=True)
+
+
+@pytest.fixture(scope="session")
+def sample_model(sample_frame_with_lapsed):
+    """The default ChurnModel fitted on the bundled sample's labelled months (and the return model on its lapsed snapshots)."""
     import churnml as cm
 
-    return cm.ChurnModel().fit_frame(sample_frame)
+    return cm.ChurnModel().fit_frame(sample_frame_with_lapsed)
 
 
 @pytest.fixture(scope="session", autouse=True)

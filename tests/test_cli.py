@@ -70,8 +70,11 @@ def test_indicators_command_writes_parquet(tmp_path):
     assert out.returncode == 0, out.stderr
     panel = pd.read_parquet(tmp_path / "p.parquet")
     assert panel.as_of.nunique() == 2 and not panel.duplicated(["customer_id", "as_of"]).any()
-    bad = churnml("indicators", str(SAMPLE_DIR), "--as-of", "2025-06-15", "--out", str(tmp_path / "q.parquet"))
-    assert bad.returncode == 2 and "not the first day of a month" in bad.stderr and not (tmp_path / "q.parquet").exists()
+    mid = churnml("indicators", str(SAMPLE_DIR), "--as-of", "2025-06-15", "--out", str(tmp_path / "q.parquet"))
+    assert mid.returncode == 0, mid.stderr  # any day: the snapshot at the month start on or before it
+    assert (pd.read_parquet(tmp_path / "q.parquet").as_of == pd.Timestamp("2025-06-01")).all()
+    bad = churnml("indicators", str(SAMPLE_DIR), "--as-of", "mid-June", "--out", str(tmp_path / "r.parquet"))
+    assert bad.returncode == 2 and "is not a date" in bad.stderr and not (tmp_path / "r.parquet").exists()
 
 
 def test_usage_error_exits_non_zero():

@@ -8,9 +8,19 @@ import pytest
 import churnml as cm
 from churnml.constants import CATEGORIES, CAUSES
 from churnml.data.calendar import month_starts
-from churnml.indicators import REGISTRY, list_indicators
+from churnml.indicators import REGISTRY, indicators_markdown, list_indicators
 from churnml.indicators.build import build_indicators
 from tests import golden_world as golden
+
+
+# Short histories (issue 24): b (two months of life, both in the recent window) now has streaks against the
+# months before each month, and every customer has months_observed. golden_world.EXPECTED predates them.
+EXPECTED = golden.EXPECTED | {
+    "months_observed": (18.0, 2.0),  # a: since 2023-01 (signup, and the order log's first month); b: May, Jun 2024
+    "months_below_history_amount": (2.0, 1.0),  # b: Jun 100 < 70% of May's 200; May has no month before it
+    "months_below_history_orders": (0.0, 0.0),  # b: Jun's 1 order is not below 70% of May's 1
+    "months_above_history_complaints": (2.0, 0.0),  # b: no complaint in May or Jun
+}
 
 
 @pytest.fixture(scope="module")
@@ -27,12 +37,12 @@ def golden_panel(golden_tables):
 
 
 def test_every_indicator_has_a_golden_value():
-    assert set(golden.EXPECTED) == set(REGISTRY)
+    assert set(EXPECTED) == set(REGISTRY)
 
 
 @pytest.mark.parametrize("name", list(REGISTRY))
 def test_golden_value(golden_panel, name):
-    for customer, expected in zip(("a", "b"), golden.EXPECTED[name], strict=True):
+    for customer, expected in zip(("a", "b"), EXPECTED[name], strict=True):
         got = golden_panel.loc[customer, name]
         if expected is None or (isinstance(expected, float) and math.isnan(expected)):
             assert pd.isna(got), f"{name} for {customer}: expected missing, got {got}"
@@ -114,9 +124,29 @@ def test_registry_entries_are_complete():
     for ind in REGISTRY.values():
         assert ind.category in CATEGORIES and ind.description and ind.missing and ind.reason()
         assert ind.cause in CAUSES or ind.category == "profile"
-        assert set(ind.tables) <= set(cm.data.schema.SCHEMA)
+        assert set(ind.tables) <= set(cm.data.schema.SCHEMA) and set(ind.any_of) <= set(cm.data.schema.SCHEMA)
+        assert not set(ind.tables) & set(ind.any_of)
     # the documents' 20 indicators span every category
     assert {i.category for i in REGISTRY.values()} == set(CATEGORIES)
+
+
+def test_indicators_that_read_any_of_several_tables_say_so():
+    assert REGISTRY["monthly_spend"].tables == () and REGISTRY["monthly_spend"].any_of == ("orders", "contracts")
+    assert REGISTRY["days_since_last_activity"].any_of == ("orders", "activity", "tickets", "interactions", "surveys")
+    shown = list_indicators().set_index("name").tables
+    assert shown["monthly_spend"] == "orders or contracts" and shown["overdue_amount_to_avg_order"] == "invoices, orders"
+    assert "| `monthly_spend` | profile | orders or contracts | - |" in indicators_markdown()
+
+
+def test_an_indicator_reading_any_of_several_tables_needs_one_of_them():
+    frames = {k: v for k, v in golden.frames().items() if k in ("customers", "contracts", "activity")}
+    # without orders the contracts anchor the data (and carry the value); logins alone give the days since last activity
+    panel = build_indicators(frames, golden.AS_OF).set_index("customer_id")
+    assert {"monthly_spend", "days_since_last_activity"} <= set(panel.columns) and "days_since_last_order" not in panel
+    assert panel.loc["a", "days_since_last_activity"] == 54.0  # a's last login before as_of, 2024-05-08 (its last order is not loaded)
+    assert panel.monthly_spend.isna().all()  # these terms carry no monthly_value
+    alone = build_indicators({"customers": frames["customers"], "contracts": frames["contracts"]}, "2024-02-01")  # the terms date the data
+    assert "monthly_spend" in alone and "days_since_last_activity" not in alone
 
 
 def test_reason_templates_fill_with_a_customers_numbers(golden_panel):
@@ -187,8 +217,10 @@ def test_a_snapshot_never_sees_its_own_future():
 
 
 def test_short_history_gives_nan_not_a_fake_ratio(golden_panel):
+    # b's whole life (May, Jun) lies inside the recent window: no history month to compare with
     b = golden_panel.loc["b"]
     assert np.isnan(b.amount_ratio) and np.isnan(b.login_ratio) and b.amount_per_month_3m == 150.0
+    assert b.months_observed == 2
 
 
 def test_absent_tables_skip_their_indicators_with_one_line(caplog):
@@ -229,7 +261,7 @@ def test_windows_come_from_config(golden_tables):
 @pytest.mark.parametrize(
     ("as_of", "message"),
     [
-        ("2024-07-15", "not the first day of a month"),
+        (["2024-07-15", "2024-07-01"], "duplicated"),
         (["2024-07-01", "2024-07-01"], "duplicated"),
         ("2020-01-01", "outside the data"),
         ("2030-01-01", "outside the data"),
@@ -245,6 +277,7 @@ def test_bad_as_of_is_a_clear_error(golden_tables, as_of, message):
 def test_unsorted_and_zone_aware_as_of_are_normalised(golden_tables):
     assert month_starts(["2024-07-01", "2024-06-01"]) == [pd.Timestamp("2024-06-01"), pd.Timestamp("2024-07-01")]
     assert month_starts(pd.Timestamp("2024-07-01", tz="UTC")) == [pd.Timestamp("2024-07-01")]
+    assert month_starts("2024-07-15") == [pd.Timestamp("2024-07-01")]  # any day: the month start on or before it
 
 
 def test_zone_aware_tables_give_the_same_indicators():

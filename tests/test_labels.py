@@ -41,11 +41,16 @@ def shop():
 def test_inactivity_labels_and_statuses(shop):
     labels = churn_labels(shop, "2024-07-01", Inactivity(days=60, within_days=30)).set_index("customer_id")
     assert labels.status.to_dict() == {
-        "a": "eligible", "b": "eligible", "c": "eligible", "d": "already_churned", "e": "too_new", "f": "eligible", "g": "eligible",
+        "a": "eligible", "b": "eligible", "c": "eligible", "d": "lapsed", "e": "too_new", "f": "eligible", "g": "eligible",
     }
     churned = labels.churned.dropna().astype(int).to_dict()
     # g: last activity before 2024-07-31 is 2024-06-25; the 2024-07-31 order is 36 days later (< 60)
     assert churned == {"a": 0, "b": 1, "c": 1, "f": 0, "g": 0}
+    # hindsight: b left during the window, c had left already (nothing at or after as_of), like lapsed d
+    assert labels.still_active.to_dict() == {"a": True, "b": True, "c": False, "d": False, "e": False, "f": True, "g": True}
+    assert scoring_status(shop, "2024-07-01", {"labels": {"churn": {"kind": "inactivity", "days": 60, "within_days": 30}}}).status.tolist() == [
+        "scored", "scored", "scored", "lapsed", "too_new", "scored", "scored",
+    ]
     assert labels.churned.isna().sum() == 2
 
 
@@ -60,7 +65,7 @@ def test_labels_read_nothing_after_the_horizon(shop):
 
 def test_incomplete_horizon_is_never_labelled(shop):
     labels = churn_labels(shop, "2024-09-01", Inactivity(days=60, within_days=30))
-    assert set(labels.status) <= {"incomplete", "already_churned", "too_new"}
+    assert set(labels.status) <= {"incomplete", "lapsed", "too_new"}
     assert labels.churned.isna().all()
 
 
@@ -71,7 +76,9 @@ def test_no_purchase_labels_every_customer_with_history_the_lapsed_too(shop):
     assert labels.status.to_dict() == {k: "eligible" for k in "abcdfg"} | {"e": "too_new"}
     # a buys on 07-10, b on 07-15, f on 07-20; g's next order is stamped exactly at as_of + 30 days: outside
     assert labels.churned.dropna().astype(int).to_dict() == {"a": 0, "b": 0, "c": 1, "d": 1, "f": 0, "g": 1}
-    assert set(scoring_status(shop, "2024-07-01", {"labels": {"churn": churn.model_dump()}}).status) == {"scored", "too_new"}
+    # d bought nothing in the 30 days before as_of either: lapsed (labelled for training, scored for its return)
+    status = scoring_status(shop, "2024-07-01", {"labels": {"churn": churn.model_dump()}}).set_index("customer_id").status
+    assert status.to_dict() == {k: "scored" for k in "abcfg"} | {"d": "lapsed", "e": "too_new"}
     # rows stamped after the window change nothing; one planted at as_of is inside the window
     planted = _orders([("d", T("2024-07-31"), 5.0), ("c", T("2024-07-01"), 5.0)])
     planted["order_id"] += 1000
@@ -111,13 +118,20 @@ def test_contractual_label():
             ("a", T("2024-08-01"), T("2025-08-01"), pd.NaT),
             ("b", T("2023-01-01"), T("2024-08-01"), pd.NaT),  # ends inside, not renewed -> 1
             ("c", T("2023-01-01"), T("2025-01-01"), T("2024-07-20")),  # cancelled inside -> 1
-            ("d", T("2023-01-01"), T("2024-05-01"), pd.NaT),  # no contract at as_of
+            ("d", T("2023-01-01"), T("2024-05-01"), pd.NaT),  # its contract ended before as_of: lapsed
+            ("e", T("2024-09-01"), T("2025-09-01"), pd.NaT),  # its first contract starts after as_of
         ],
         columns=["customer_id", "start_date", "end_date", "cancelled_at"],
     )
+    orders = pd.concat([orders, _orders([("e", T("2023-01-10"), 1.0)]).assign(order_id=99)])
     labels = churn_labels({"orders": orders, "contracts": contracts}, "2024-07-01", Contractual(horizon_days=90)).set_index("customer_id")
     assert labels.churned.dropna().astype(int).to_dict() == {"a": 0, "b": 1, "c": 1}
-    assert labels.loc["d", "status"] == "no_contract"
+    assert labels.loc["d", "status"] == "lapsed" and labels.loc["e", "status"] == "no_contract"
+    # a return is a new contract; the contracts table's last start (e's, 2024-09-01, day 62) ends what it can tell:
+    # 2 periods, so a's renewal on 08-01 (period 2) is seen, e's start in period 3 not yet, d never came back
+    tables = cm.from_pandas({"orders": orders, "contracts": contracts})
+    back = cm.labels.return_periods(tables, [T("2024-07-01")], Contractual(horizon_days=90), cm.load_config()).set_index("customer_id")
+    assert back.event_period.dropna().to_dict() == {"a": 2.0} and (back.periods_observed == 2).all()
     with pytest.raises(ValueError, match="needs a 'contracts' table"):
         churn_labels({"orders": orders}, "2024-07-01", Contractual())
 
@@ -160,11 +174,11 @@ def test_a_young_base_starts_its_snapshots_early_enough_to_train(caplog):
     with caplog.at_level(logging.INFO, logger="churnml.labels"):
         dates = cm.labels.labelled_dates(frames, config=config)
     assert dates == list(pd.date_range("2024-02-01", "2024-07-01", freq="MS"))  # the last: 07-01 + 90 days is inside the data
-    assert "young base: snapshots from 2024-02-01, 1 month(s) after the first order (not 2024-07-01)" in caplog.text
+    assert "young base: snapshots from 2024-02-01, 1 month(s) after the first order (not 2024-05-01)" in caplog.text
     model = cm.ChurnModel({**config, "model": {"training": "labelled"}}).fit(cm.from_pandas(frames))
     assert len(model.holdout_.split.train) == 3 and model.holdout_.split.test == (pd.Timestamp("2024-07-01"),)
     # censored training (the default for no_purchase) adds the month whose first period the data observed
     censored = cm.ChurnModel(config).fit(cm.from_pandas(frames)).holdout_.split
     assert censored.train[0] == pd.Timestamp("2024-02-01") and censored.test == (pd.Timestamp("2024-08-01"),)
-    # the sample's two years keep the documents' start: history windows filled
-    assert cm.labels.labelled_dates(cm.datasets.load_sample())[0] == pd.Timestamp("2024-07-01")
+    # the sample's two years keep the documents' start: the first month with a history month for its first customers
+    assert cm.labels.labelled_dates(cm.datasets.load_sample())[0] == pd.Timestamp("2024-05-01")

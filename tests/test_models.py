@@ -82,8 +82,12 @@ def test_time_split_orders_slices_and_rejects_too_few_dates():
     split = time_split(list(dates)[::-1], ModelSettings())
     assert max(split.train) < min(split.calibration) <= max(split.calibration) < min(split.test)
     assert split.test == (dates[-1],)
-    with pytest.raises(ValueError, match="at least 4 snapshot dates .* got 1"):
-        time_split([dates[0]], ModelSettings())
+    with pytest.raises(ValueError, match="at least 3 snapshot dates .* got 2"):
+        time_split(list(dates[:2]), ModelSettings())
+    young = time_split(list(dates[:3]), ModelSettings())  # fewer calibration months rather than none
+    assert (young.train, young.calibration, young.test) == ((dates[0],), (dates[1],), (dates[2],))
+    young = time_split(list(dates[:4]), ModelSettings())  # never fewer training months than calibration ones
+    assert (young.train, young.calibration, young.test) == (tuple(dates[:2]), (dates[2],), (dates[3],))
 
 
 def test_nothing_from_the_test_slice_influences_the_fitted_model(frame, fitted):
@@ -134,17 +138,28 @@ def test_score_returns_every_customer_once_with_the_public_columns(sample, fitte
     # statuses as the churn definition sees them at as_of; only scored rows carry a probability
     labels = cm.labels.churn_labels(sample, "2025-06-01").set_index("customer_id").status
     not_scored = scored[scored.status != "scored"].set_index("customer_id")
-    assert set(not_scored.status) == {"too_new", "already_churned", "not_started"}
+    assert set(not_scored.status) == {"too_new", "lapsed", "not_started"}
     assert (not_scored.status[not_scored.status != "not_started"] == labels.reindex(not_scored.index).dropna()).all()
     late = customers.set_index("customer_id").signup_date.reindex(not_scored.index[not_scored.status == "not_started"])
     assert (late >= "2025-06-01").all()
     assert not_scored.churn_probability.isna().all() and (not_scored.warning_level == 0).all()
+    # the lapsed get their chance of coming back instead, and come after every scored customer
+    lapsed = not_scored.status == "lapsed"
+    assert not_scored.return_probability[lapsed].between(0, 1).all() and not_scored.return_probability[~lapsed].isna().all()
+    assert ok_before_lapsed(scored.status)
+    assert scored.return_probability[scored.status == "scored"].isna().all()
     ok = scored[scored.status == "scored"]
     assert ok.churn_probability.notna().all()
     np.testing.assert_allclose(ok.health_score, 100 * (1 - ok.churn_probability))
     # levels follow the documents' bands on the health score
     level = np.select([ok.health_score < 50, ok.health_score < 70, ok.health_score < 80], [1, 2, 3], 0)
     np.testing.assert_array_equal(ok.warning_level, level)
+
+
+def ok_before_lapsed(status: pd.Series) -> bool:
+    """Scored rows first, then the lapsed, then those without a number."""
+    order = status.map({"scored": 0, "lapsed": 1}).fillna(2).to_numpy()
+    return bool((np.diff(order) >= 0).all())
 
 
 def test_save_and_load_round_trip(tmp_path, sample, fitted):
@@ -362,7 +377,7 @@ def test_too_few_churners_is_a_clear_error(frame):
 
 
 def test_a_single_as_of_date_is_a_clear_error(sample):
-    with pytest.raises(ValueError, match="needs at least 4 snapshot dates"):
+    with pytest.raises(ValueError, match="needs at least 3 snapshot dates"):
         ChurnModel(QUIET).fit(sample, as_of=["2025-01-01"])
 
 

@@ -103,3 +103,20 @@ def test_on_a_bgnbd_order_log_every_customer_gets_a_calibrated_probability_near_
     assert report.metrics.loc["ece", main] <= 0.02
     scored = model.score(tables, "2025-01-01")
     assert (scored.status == "scored").all() and scored.churn_probability.notna().all() and scored.customer_id.is_unique
+
+
+def test_the_still_active_line_answers_the_planted_question(world, model, report):
+    """The report's hindsight line (customers active again at or after as_of) tells what the planted churn dates tell."""
+    truth = world[1].set_index("customer_id").churn_date
+    rows = model.holdout_.predictions
+    test_date = rows.as_of.max()
+    churn_date = rows.customer_id.map(truth)
+    here = ~(churn_date < test_date).to_numpy()  # by the planted truth, not churned yet
+    leaving = (churn_date < test_date + pd.Timedelta(days=90)).to_numpy()[here]
+    main = report.models[-1]
+    planted_auc = roc_auc_score(leaving, rows[f"{main}_probability"].to_numpy()[here])
+    assert abs(report.still_active[main] - planted_auc) < 0.05
+    gone = (churn_date[rows.churned == 1] < test_date).mean()
+    assert abs(report.still_active.attrs["gone"] - gone) < 0.1
+    # the headline AUC is far above both: those already gone are easy to rank
+    assert report.metrics.loc["auc_roc", main] > planted_auc + 0.1

@@ -77,8 +77,9 @@ def test_warning_list_on_spark_equals_the_local_one(spark, sample, sample_model,
         assert remote[column].fillna("-").astype(str).tolist() == local[column].fillna("-").astype(str).tolist(), column
     pd.testing.assert_series_equal(remote.churn_probability, local.churn_probability, check_exact=False, rtol=1e-9, atol=1e-12)
     pd.testing.assert_series_equal(remote.health_score, local.health_score, check_exact=False, rtol=1e-9, atol=1e-9)
-    for column in ["p_churn_30d", "p_churn_60d", "p_churn_90d", "expected_active_months"]:
+    for column in ["p_churn_30d", "p_churn_60d", "p_churn_90d", "expected_active_months", "return_probability"]:
         pd.testing.assert_series_equal(remote[column], local[column], check_exact=False, rtol=1e-9, atol=1e-12)
+    assert local.return_probability[local.status == "lapsed"].notna().all() and (local.status == "lapsed").sum() > 100
     scored = local.status == "scored"
     assert np.allclose(np.vstack(remote.survival_curve[scored]), np.vstack(local.survival_curve[scored]), rtol=1e-9, atol=1e-12)
     warned = local.warning_level > 0

@@ -74,6 +74,9 @@ def test_a_fit_logs_config_data_metrics_plots_and_the_model(run, sample_model):
     for name, auc in sample_model.selection_.items():
         assert metrics[f"selection.{name}.calibration_auc_roc"] == pytest.approx(auc)
     assert {"selection.lightgbm.calibration_auc_roc", "selection.bgnbd.calibration_auc_roc", "baseline.bgnbd.auc_roc"} <= set(metrics)
+    # the honest number beside the headline: the AUC among customers still active at as_of
+    main = sample_model.fitted_.name
+    assert metrics[f"{main}.auc_roc_still_active"] == pytest.approx(cm.evaluation.report(sample_model).still_active[main])
     assert tags["churnml_version"] == cm.__version__ and tags["git_commit"]
     client = MlflowClient()
     artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}

@@ -1,9 +1,11 @@
 """The raw-table contract: the canonical tables, their columns, types and keys.
 
-Only ``orders`` is required; every other table is optional and its
-indicators are skipped when it is absent. :data:`SCHEMA` is the one
+Only ``orders`` is required, or, for a subscription business without an
+order log, ``contracts`` (:data:`ANCHORS`); every other table is optional
+and its indicators are skipped when it is absent. :data:`SCHEMA` is the one
 declaration the loaders, validation, the config checks and the README's
-contract table (:func:`contract_markdown`) read.
+contract table (:func:`contract_markdown`) read; :data:`CLOCK` says which
+tables date the data.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from dataclasses import dataclass
 
 from churnml.constants import CAUSES
 
-__all__ = ["RECORDED_AT", "SCHEMA", "TIME_COLUMN", "ColumnSpec", "TableSpec", "contract_markdown"]
+__all__ = ["ANCHORS", "CLOCK", "RECORDED_AT", "SCHEMA", "TIME_COLUMN", "ColumnSpec", "TableSpec", "contract_markdown"]
 
 
 @dataclass(frozen=True)
@@ -35,7 +37,7 @@ class TableSpec:
     description: str
     columns: tuple[ColumnSpec, ...]
     primary_key: tuple[str, ...] = ()
-    required: bool = False
+    required: bool = False  # True for orders alone: required unless contracts stand in for it (ANCHORS)
     # (earlier, later) pairs: ``later`` may not be before ``earlier``
     date_order: tuple[tuple[str, str], ...] = ()
     has_customer: bool = True
@@ -64,7 +66,7 @@ SCHEMA: dict[str, TableSpec] = {
     for spec in [
         TableSpec(
             "orders",
-            "One row per order (or order line). The only required table.",
+            "One row per order (or order line). Required, unless a subscription business gives contracts instead.",
             (
                 _c("order_id", "string", False, "Order identifier; rows sharing one are lines of one order. Absent: each row is one order."),
                 _CUSTOMER,
@@ -87,7 +89,8 @@ SCHEMA: dict[str, TableSpec] = {
         ),
         TableSpec(
             "customers",
-            "Customer master data; derived from orders (first order = signup) when absent.",
+            "Customer master data; derived from orders (first order = signup), or without orders from contracts "
+            "(first term = signup), when absent.",
             (
                 _CUSTOMER,
                 _c("industry", "string", False, "Industry of the customer (matches market_events.industry)."),
@@ -211,6 +214,14 @@ SCHEMA: dict[str, TableSpec] = {
                 _c("start_date", "timestamp", True, "Start of the contract term."),
                 _c("end_date", "timestamp", False, "End of the term; null = open-ended."),
                 _c("cancelled_at", "timestamp", False, "When the customer cancelled; null = not cancelled."),
+                _c(
+                    "monthly_value",
+                    "float64",
+                    False,
+                    "Recurring value of the term per month (e.g. MRR); the customer's value (monthly_spend) when there "
+                    "is no orders table.",
+                    non_negative=True,
+                ),
             ),
             primary_key=("customer_id", "start_date"),
             date_order=(("start_date", "end_date"), ("start_date", "cancelled_at")),
@@ -255,6 +266,19 @@ TIME_COLUMN = {
     "market_events": "date",
     "contracts": "start_date",
     "interventions": "warning_date",
+}
+
+# The table every load needs, in order of preference: the first present is the anchor. It must have rows, and
+# a missing customers table is derived from it (signup = its first time stamp). A subscription business keeps
+# no order log: its contracts stand in for one.
+ANCHORS = ("orders", "contracts")
+
+# The tables whose time stamps date the data (where it begins and ends, the default as_of), by anchor: an
+# order log is its business's clock (and stays the only one when present, whatever else is loaded); without
+# one, the contracts and the customer events beside them (invoices, usage, tickets, interactions, surveys).
+CLOCK = {
+    "orders": ("orders",),
+    "contracts": ("contracts", "invoices", "activity", "tickets", "interactions", "surveys"),
 }
 
 # The time columns that record something that happened, so none is after the load time (a contract or a

@@ -21,9 +21,9 @@ import pandas as pd
 
 from churnml.config import Config, TableSource, load_config
 from churnml.constants import STRAY_SHARE
-from churnml.data.schema import SCHEMA, TIME_COLUMN
+from churnml.data.schema import ANCHORS, CLOCK, RECORDED_AT, SCHEMA, TIME_COLUMN
 from churnml.data.sources import read_table_file, table_files
-from churnml.data.validation import DataValidationError, ValidationReport, canonicalize, missing_orders
+from churnml.data.validation import DataValidationError, ValidationReport, anchor, canonicalize, missing_orders
 
 __all__ = ["Tables", "from_directory", "from_ibis", "from_pandas", "load_tables"]
 
@@ -52,8 +52,29 @@ class Tables(Mapping[str, ir.Table]):
         self._ranges: dict[str, tuple[pd.Timestamp | None, pd.Timestamp | None]] = {}
         self._ends: dict[str, pd.Timestamp | None] = {}
 
-    def time_range(self, name: str) -> tuple[pd.Timestamp | None, pd.Timestamp | None]:
-        """First and last time stamp of table ``name`` (None when empty): one query, remembered."""
+    @property
+    def clock(self) -> tuple[str, ...]:
+        """The present tables whose time stamps date the data (:data:`~churnml.data.schema.CLOCK`).
+
+        ``("orders",)`` whenever there is an order log, whatever else is
+        loaded; without one (a subscription business), ``contracts`` and
+        those of invoices, activity, tickets, interactions and surveys that
+        are present.
+        """
+        base = anchor(self._tables)
+        return tuple(name for name in CLOCK[base] if name in self._tables) if base else ()
+
+    def time_range(self, name: str | None = None) -> tuple[pd.Timestamp | None, pd.Timestamp | None]:
+        """First and last time stamp of table ``name`` (None when empty): one query, remembered.
+
+        Without ``name``, those of the data: the earliest first and the latest
+        last over the :attr:`clock` tables (the orders' own when there are
+        orders), a contract term booked to start after the load counting as
+        ending at the load.
+        """
+        if name is None:
+            ranges = [(lo, self._until_loaded(n, hi)) for n, (lo, hi) in ((n, self.time_range(n)) for n in self.clock)]
+            return _earliest([lo for lo, _ in ranges]), _latest([hi for _, hi in ranges])
         if name not in self._ranges:
             t = self[name]
             column = t[TIME_COLUMN[name]]
@@ -61,17 +82,32 @@ class Tables(Mapping[str, ir.Table]):
             self._ranges[name] = tuple(None if v is None else pd.Timestamp(v) for v in (got["lo"], got["hi"]))
         return self._ranges[name]
 
-    def data_end(self, name: str) -> pd.Timestamp | None:
+    def data_start(self) -> pd.Timestamp | None:
+        """Where the data begin: the first time stamp of the :attr:`clock` tables (the first order, when there are orders)."""
+        return self.time_range()[0]
+
+    def data_end(self, name: str | None = None) -> pd.Timestamp | None:
         """The last time stamp of table ``name``'s bulk (None when empty): strays after a month without rows left out, logged.
 
         Rows beyond a whole calendar month without any, together fewer than
         :data:`~churnml.constants.STRAY_SHARE` of the table (one order typed
         2026-03 in a log that ends in 2025-12), are not where the data ends:
-        a default as_of after them would see every customer lapsed.
+        a default as_of after them would see every customer lapsed. A table
+        whose time stamps may lie in the future by design (a contract term
+        booked to start next month) is read up to the load time
+        (``report.loaded``): nothing after it has happened yet.
+
+        Without ``name``, where the data end: the latest bulk end of the
+        :attr:`clock` tables (with orders, exactly the orders' own).
         """
+        if name is None:
+            return _latest([self.data_end(n) for n in self.clock])
         if name not in self._ends:
-            last = self.time_range(name)[1]
             t = self[name]
+            last = self.time_range(name)[1]
+            if last is not None and self._future_allowed(name) and last > self.report.loaded:  # terms booked ahead: up to the load
+                t = t.filter(t[TIME_COLUMN[name]] <= self.report.loaded)
+                last = _as_timestamp(t[TIME_COLUMN[name]].max().execute())
             column = t[TIME_COLUMN[name]]
             dated = t.filter(column.notnull())
             months = dated.group_by(month=dated[TIME_COLUMN[name]].truncate("M")).aggregate(rows=dated.count()).to_pandas()
@@ -86,6 +122,13 @@ class Tables(Mapping[str, ir.Table]):
                 last = bulk
             self._ends[name] = last
         return self._ends[name]
+
+    def _future_allowed(self, name: str) -> bool:
+        """Whether ``name``'s time stamps may lie after the load (validation lets them) and a load time is known."""
+        return name not in RECORDED_AT and self.report.loaded is not None
+
+    def _until_loaded(self, name: str, ts: pd.Timestamp | None) -> pd.Timestamp | None:
+        return min(ts, self.report.loaded) if ts is not None and self._future_allowed(name) else ts
 
     def sample_customers(self, fraction: float, seed: int = 0) -> Tables:
         """A random share of the customers, with all their rows in every table.
@@ -193,6 +236,20 @@ class Tables(Mapping[str, ir.Table]):
                 }
             )
         return pd.DataFrame(rows).astype({"customers": "Int64"})
+
+
+def _as_timestamp(value: Any) -> pd.Timestamp | None:
+    return None if value is None or pd.isna(value) else pd.Timestamp(value)
+
+
+def _earliest(stamps: list[pd.Timestamp | None]) -> pd.Timestamp | None:
+    known = [s for s in stamps if s is not None]
+    return min(known) if known else None
+
+
+def _latest(stamps: list[pd.Timestamp | None]) -> pd.Timestamp | None:
+    known = [s for s in stamps if s is not None]
+    return max(known) if known else None
 
 
 def _stray_tail(rows_per_month: pd.Series) -> pd.Timestamp | None:
@@ -328,9 +385,9 @@ def from_directory(path: str | Path, config: Config | str | Path | dict | None =
         if files := table_files(root, source):
             encoding = cfg.tables[name].encoding if name in cfg.tables else TableSource().encoding
             raw[name] = read_table_file(con, name, files, encoding, cfg.language)
-    if "orders" not in raw:
+    if anchor(raw) is None:  # neither an order log nor contracts standing in for it
         found = sorted(p.name for p in root.iterdir())[:10]
-        source = _source_names(cfg)["orders"]
+        source = _source_names(cfg)[ANCHORS[0]]
         raise DataValidationError([missing_orders("no_source", source=source, root=root, found=found)], cfg.language)
     return Tables(con, *canonicalize(raw, cfg))
 

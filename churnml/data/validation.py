@@ -21,10 +21,10 @@ import pandas as pd
 
 from churnml.config import Config, ValidationSettings
 from churnml.constants import FUTURE_TOLERANCE, MAX_ABS_VALUE
-from churnml.data.schema import RECORDED_AT, SCHEMA, TableSpec
+from churnml.data.schema import ANCHORS, RECORDED_AT, SCHEMA, TIME_COLUMN, TableSpec
 from churnml.messages import text
 
-__all__ = ["DataValidationError", "Issue", "ValidationReport", "canonicalize", "first_lines", "missing_orders", "table_error"]
+__all__ = ["DataValidationError", "Issue", "ValidationReport", "anchor", "canonicalize", "first_lines", "missing_orders", "table_error"]
 
 logger = logging.getLogger(__name__)
 
@@ -66,12 +66,18 @@ class Issue:
 
 @dataclass
 class ValidationReport:
-    """Every check that failed, what was done, and the rows per table kept."""
+    """Every check that failed, what was done, the rows per table kept, and when the tables were loaded.
+
+    ``loaded`` (naive UTC, to the minute) bounds where the data can end: a
+    contract term may be booked to start later, but nothing after the load
+    has happened yet.
+    """
 
     issues: list[Issue] = field(default_factory=list)
     rows_in: dict[str, int] = field(default_factory=dict)
     rows_out: dict[str, int] = field(default_factory=dict)
     derived: list[str] = field(default_factory=list)
+    loaded: pd.Timestamp | None = None
 
     @property
     def errors(self) -> list[Issue]:
@@ -102,8 +108,13 @@ class DataValidationError(ValueError):
 
 
 def missing_orders(detail: str = "orders_missing", **params: object) -> Issue:
-    """The issue raised when there is no orders table (the one required table)."""
+    """The issue raised when there is no orders table, nor contracts to stand in for it (:data:`~churnml.data.schema.ANCHORS`)."""
     return Issue("missing_column", "orders", "*", 1, (), detail, "error", _params(params))
+
+
+def anchor(names) -> str | None:
+    """The table a load is anchored on: ``orders`` when present, else ``contracts`` (a subscription business), else None."""
+    return next((name for name in ANCHORS if name in names), None)
 
 
 def table_error(check: str, table: str, detail: str, language: str, **params: object) -> DataValidationError:
@@ -139,8 +150,9 @@ def canonicalize(raw: dict[str, ir.Table], cfg: Config) -> tuple[dict[str, ir.Ta
 
     Returns the canonical tables (lazy, on the raw tables' backend) and the report.
     """
-    report = ValidationReport()
-    if "orders" not in raw:
+    report = ValidationReport(loaded=pd.Timestamp.now(tz="UTC").tz_localize(None).floor("min"))
+    base = anchor(raw)
+    if base is None:
         raise DataValidationError([missing_orders()], cfg.language)
 
     # 1. Required columns, all tables at once.
@@ -175,8 +187,8 @@ def canonicalize(raw: dict[str, ir.Table], cfg: Config) -> tuple[dict[str, ir.Ta
     for name, t in renamed.items():
         spec = SCHEMA[name]
         values = cfg.tables[name].values if name in cfg.tables else {}
-        out[name], issues, report.rows_in[name] = _cast_and_check(t, spec, values, cfg)
-        if report.rows_in[name] == 0 and spec.required:
+        out[name], issues, report.rows_in[name] = _cast_and_check(t, spec, values, cfg, report.loaded)
+        if report.rows_in[name] == 0 and name == base:
             raise table_error("empty_table", name, "empty_table", cfg.language)
         report.issues.extend(issues)
 
@@ -204,9 +216,9 @@ def canonicalize(raw: dict[str, ir.Table], cfg: Config) -> tuple[dict[str, ir.Ta
                 if action == "drop":
                     out[name] = t.semi_join(known, "customer_id")
     else:
-        out["customers"] = _customers_from_orders(out["orders"])
+        out["customers"] = _customers_from(out[base], TIME_COLUMN[base])
         report.derived.append("customers")
-        logger.info("table 'customers' absent: derived from orders (signup_date = first order)")
+        logger.info("table 'customers' absent: derived from %s (signup_date = the first %s)", base, TIME_COLUMN[base])
 
     for issue in report.issues:
         if issue.action != "error":
@@ -219,7 +231,7 @@ def canonicalize(raw: dict[str, ir.Table], cfg: Config) -> tuple[dict[str, ir.Ta
         report.rows_in.setdefault(name, report.rows_out[name])
     for name, n in report.dropped.items():
         logger.warning("table '%s': %d of %d rows excluded by validation", name, n, report.rows_in[name])
-    if any(i.table == "orders" and i.action != "error" for i in report.issues):  # else every row has both: no scan
+    if base == "orders" and any(i.table == "orders" and i.action != "error" for i in report.issues):  # else every row has both: no scan
         _require_usable_orders(out["orders"], report, cfg.language)
     return out, report
 
@@ -244,11 +256,12 @@ def _mapped(t: ir.Table, columns: dict[str, str]) -> ir.Table:
     return t.select(*kept, **{canon: t[user] for canon, user in columns.items()})
 
 
-def _customers_from_orders(orders: ir.Table) -> ir.Table:
-    return orders.group_by("customer_id").aggregate(
+def _customers_from(t: ir.Table, column: str) -> ir.Table:
+    """One row per customer of ``t`` (orders, or contracts without them), signed up at its first ``column``."""
+    return t.group_by("customer_id").aggregate(
         industry=ibis.null("string"),
         segment=ibis.null("string"),
-        signup_date=orders.order_date.min(),
+        signup_date=t[column].min(),
         region=ibis.null("string"),
         contract_end_date=ibis.null("timestamp"),
     )
@@ -270,10 +283,11 @@ def _cast(col: ir.Column, dtype: str) -> ir.Column:
     return col.try_cast(target)
 
 
-def _cast_and_check(t: ir.Table, spec: TableSpec, values: dict[str, dict[str, str]], cfg: Config) -> tuple[ir.Table, list[Issue], int]:
-    """Return the canonical table, the issues found in it and its row count."""
+def _cast_and_check(
+    t: ir.Table, spec: TableSpec, values: dict[str, dict[str, str]], cfg: Config, loaded: pd.Timestamp
+) -> tuple[ir.Table, list[Issue], int]:
+    """Return the canonical table, the issues found in it and its row count (``loaded``: the load time, naive UTC)."""
     actions = cfg.validation
-    loaded = pd.Timestamp.now(tz="UTC").tz_localize(None).floor("min")
     present = [c for c in spec.columns if c.name in t.columns]
     cast = {}
     for col in present:

@@ -68,7 +68,7 @@ class Subscriptions:
         term_start = _add_months(signup[owner], k)
         term_end = _add_months(signup[owner], k + 1)
         known = term_start < end
-        contracts = pd.DataFrame({"customer_id": ids[owner], "start_date": term_start, "end_date": term_end})[known]
+        contracts = pd.DataFrame({"customer_id": ids[owner], "start_date": term_start, "end_date": term_end, "monthly_value": self.fee})[known]
         orders = pd.DataFrame({"order_id": np.arange(known.sum()), "customer_id": contracts.customer_id, "order_date": contracts.start_date, "amount": self.fee})
         # logins while subscribed, up to the end of the data: uniform in the window given their Poisson number
         left = np.minimum(_add_months(signup, terms).to_numpy(), end.to_datetime64())

@@ -18,9 +18,11 @@ A snapshot at ``as_of`` (a month start) sees only facts stamped strictly
 before it: the recent window is months ``[m-3, m-1]``, the history window
 ``[m-15, m-4]``. Missing data is not zero: rates are per *observed* month
 (since the customer's start and the table's first record), and a ratio whose
-history has fewer than ``min_history_months`` observed months, or a zero
-history level, is NaN. Indicators whose tables are absent (or empty) are
-skipped with one logged line.
+history has fewer than ``min_history_months`` observed months (default 1: a
+young base uses the history it has), or a zero history level, is NaN; the
+``months_observed`` profile indicator gives the model the months a
+customer's history rests on. Indicators whose tables are absent (or empty)
+are skipped with one logged line.
 
 Adding an indicator is one decorated formula in its category module (and
 its reason in both message catalogs); a measure it needs that no table

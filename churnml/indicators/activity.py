@@ -56,9 +56,10 @@ def _consultations_ratio(ctx: WindowContext):
 
 
 @indicator(
-    "days_since_last_activity", "activity", ["orders"], "needs_change",
+    "days_since_last_activity", "activity", [], "needs_change",
     "NaN when the customer has no order, login, ticket, inbound interaction or survey before as_of. "
     "Uses every present table among orders, activity, tickets, interactions, surveys.",
+    any_of=["orders", "activity", "tickets", "interactions", "surveys"],
 )
 def _days_since_activity(ctx: WindowContext):
     """Days since the customer's last order, login, ticket, inbound contact or survey answer."""

@@ -216,6 +216,8 @@ def _select(tables: Tables, s: IndicatorSettings, table_start: dict[str, int]) -
     keep = []
     for ind in chosen:
         absent = [t for t in ind.tables if t not in available]
+        if ind.any_of and not available & set(ind.any_of):  # none of the tables it can read from
+            absent.append(" or ".join(ind.any_of))
         if absent:
             for t in absent:
                 missing.setdefault(t, []).append(ind.name)

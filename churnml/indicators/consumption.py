@@ -5,7 +5,7 @@ from __future__ import annotations
 import ibis
 
 from churnml.constants import DAY_SECONDS
-from churnml.indicators.context import HISTORY_RATIO_MISSING, WindowContext, div
+from churnml.indicators.context import HISTORY_RATIO_MISSING, STREAK_MISSING, WindowContext, div
 from churnml.indicators.registry import indicator
 
 
@@ -61,12 +61,11 @@ def _decline_streak(ctx: WindowContext):
 
 @indicator(
     "months_below_history_amount", "consumption", ["orders"], "needs_change",
-    "NaN with fewer than min_history_months observed months in the reference window (the history_months "
-    "before the streak window) or a zero reference.",
+    STREAK_MISSING.format(zero=", or with a zero average over them"),
     params=["streak_months", "history_months", "below_history_share", "min_history_months"],
 )
 def _below_amount(ctx: WindowContext):
-    """Consecutive months (ending last month) with order amount below Y% of the customer's historical average."""
+    """Consecutive months (ending last month) with order amount below Y% of the customer's average over the months before them."""
     return ctx.streak_vs_reference("o_amount", "orders")
 
 
@@ -76,26 +75,39 @@ def _below_amount(ctx: WindowContext):
     params=["streak_months", "history_months", "below_history_share", "min_history_months"],
 )
 def _below_orders(ctx: WindowContext):
-    """Consecutive months with order count below Y% of the customer's historical average."""
+    """Consecutive months with order count below Y% of the customer's average over the months before them."""
     return ctx.streak_vs_reference("o_n", "orders")
+
+
+TREND_MIN_MONTHS = 3  # a line through two months is the month-over-month change amount_decline_streak already reads
 
 
 @indicator(
     "amount_trend", "consumption", ["orders"], "needs_change",
-    "NaN unless all streak_months months are observed and their mean is above zero.",
+    f"NaN with fewer than {TREND_MIN_MONTHS} observed months among the last streak_months, or when their mean is not "
+    "above zero. A young customer's trend runs over the months it has (months_observed says how many).",
     params=["streak_months"], higher_is_riskier=False,
 )
 def _amount_trend(ctx: WindowContext):
-    """Least-squares slope of monthly order amount over the last streak_months months, relative to their mean."""
+    """Least-squares slope of monthly order amount over the last streak_months months (those observed), relative to their mean."""
     n = ctx.s.streak_months
     ys = ctx.lags("o_amount", n)  # lag k sits at x = -k
+    observed = ctx.observed("orders", -n, -1)  # the customer's months among the last n: always the latest ones
+    if n < TREND_MIN_MONTHS:
+        return ibis.null("float64")
+    shorter = [(observed == k, _relative_slope(ys[:k])) for k in range(TREND_MIN_MONTHS, n)]
+    return ibis.cases((observed >= n, _relative_slope(ys)), *shorter, else_=ibis.null("float64"))
+
+
+def _relative_slope(ys: list) -> ibis.Value:
+    """Least-squares slope of ``ys`` (last month first, at x = -1, -2, ...) over their mean; NaN unless the mean is above zero."""
+    n = len(ys)
     xs = [-k for k in range(1, n + 1)]
     x_mean = sum(xs) / n
     sxx = sum((x - x_mean) ** 2 for x in xs)
     y_mean = sum(ys) / n
     slope = sum((x - x_mean) * y for x, y in zip(xs, ys, strict=True)) / sxx
-    full = ctx.observed("orders", -n, -1) >= n
-    return (full & (y_mean > 0)).ifelse(slope / y_mean, ibis.null("float64"))
+    return (y_mean > 0).ifelse(slope / y_mean, ibis.null("float64"))
 
 
 @indicator(

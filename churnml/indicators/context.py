@@ -7,6 +7,19 @@ settings. Formulas run twice: first to *collect* the windows they need
 (values are placeholders), then on the windowed snapshot table to build the
 result; so declaring a formula is all it takes for its windows to be
 computed.
+
+Short histories: a customer's *observed* months start at the later of its
+start (signup, or first record) and the table's first month. A rate over a
+window divides by the window's observed months, so a young base is compared
+with the history it has: a ratio to history needs ``min_history_months``
+observed history months (default 1), and the ``months_observed`` profile
+indicator tells the model how many months that is, so that it can trust a
+ratio on one month less than one on twelve. A customer whose whole observed
+life lies inside the recent window has no history window at all: its ratios
+stay NaN (comparing the recent window with part of itself would be a
+different indicator under the same name); its month-over-month streak and
+its streaks against the months before them are defined from its second
+month on, its trend from its third.
 """
 
 from __future__ import annotations
@@ -23,9 +36,21 @@ from churnml.constants import DAY_SECONDS
 if TYPE_CHECKING:  # settings are only read; importing config here would be circular
     from churnml.config import IndicatorSettings
 
-__all__ = ["HISTORY_RATIO_MISSING", "Window", "WindowContext", "div"]
+__all__ = ["HISTORY_CHANGE_MISSING", "HISTORY_RATIO_MISSING", "STREAK_MISSING", "Window", "WindowContext", "div"]
 
-HISTORY_RATIO_MISSING = "NaN with fewer than min_history_months observed history months or a zero history level."
+HISTORY_RATIO_MISSING = (
+    "NaN with fewer than min_history_months observed history months (none while the customer's whole life lies inside "
+    "the recent window) or a zero history level. months_observed gives the months it rests on."
+)
+HISTORY_CHANGE_MISSING = (
+    "NaN with fewer than min_history_months observed history months (none while the customer's whole life lies inside "
+    "the recent window)."
+)
+STREAK_MISSING = (
+    "NaN with fewer than min_history_months observed months before last month{zero}. A run reaches back only to "
+    "months with min_history_months observed months before them, so a young customer's run is compared with the "
+    "months it has."
+)
 
 
 @dataclass(frozen=True)
@@ -119,11 +144,17 @@ class WindowContext:
         return (months > 0).ifelse(self.recent(measure) / months, ibis.null("float64"))
 
     def history_rate(self, measure: str, table: str) -> ir.FloatingValue:
+        """Monthly rate over the observed months of the history window; NaN with fewer than ``min_history_months`` of them."""
         months = self.history_months(table)
-        return (months >= self.s.min_history_months).ifelse(self.history(measure) / months, ibis.null("float64"))
+        return (months >= self.min_history).ifelse(self.history(measure) / months, ibis.null("float64"))
+
+    @property
+    def min_history(self) -> int:
+        """Observed months a history average needs (``min_history_months``, at least 1: never a division by zero)."""
+        return max(1, self.s.min_history_months)
 
     def ratio_to_history(self, measure: str, table: str) -> ir.FloatingValue:
-        """Recent monthly rate / history monthly rate; NaN without enough history or a zero history."""
+        """Recent monthly rate / history monthly rate; NaN with fewer than ``min_history_months`` observed history months or a zero history."""
         return div(self.recent_rate(measure, table), self.history_rate(measure, table))
 
     def recent_mean(self, total: str, count: str) -> ir.FloatingValue:
@@ -155,17 +186,38 @@ class WindowContext:
         return total
 
     def streak_vs_reference(self, measure: str, table: str, above: bool = False) -> ir.FloatingValue:
-        """Consecutive months below (or above) Y% of the average of the history window before the streak window."""
+        """The longest run of months ending last month, each below Y% (``above``: more than) of the months before the run.
+
+        A run of the last j months (at most ``streak_months``) is compared
+        with the customer's mean monthly value over its observed months of
+        ``[m - streak_months - history_months, m - j - 1]``: everything before
+        the run, back to one fixed start, and at least
+        ``min_history_months`` observed months of it (below: a positive
+        mean). With a long history and a fall inside the streak window this
+        is the fixed reference before the window; a young customer's run is
+        compared with the months it has before it. NaN when last month has
+        no reference (below: or a zero one). Reads the same windows as a
+        fixed reference: the single months of the streak window and one
+        window before it.
+        """
         n, h = self.s.streak_months, self.s.history_months
-        months = self.observed(table, -(n + h), -(n + 1))
-        reference = (months >= self.s.min_history_months).ifelse(self.win(measure, -(n + h), -(n + 1)) / months, ibis.null("float64"))
-        lags = self.lags(measure, n)
-        if above:
-            conds = [lag > reference for lag in lags]
-        else:
-            conds = [lag < self.s.below_history_share * reference for lag in lags]
-        valid = reference.notnull() & ((reference > 0) if not above else ibis.literal(True))
-        return valid.ifelse(self.streak(conds), ibis.null("float64"))
+        lo = -(n + h)
+        lags = self.lags(measure, n)  # lags[k - 1] is month k, counted back from last month
+        before = self.win(measure, lo, -(n + 1))
+        runs, first_reference = [], None
+        for j in range(1, n + 1):
+            months = self.observed(table, lo, -(j + 1))  # the customer's months are contiguous: with any before month j, months j..1 are observed
+            reference = (months >= self.min_history).ifelse((before + sum(lags[j:], ibis.literal(0.0))) / months, ibis.null("float64"))
+            run = lags[:j]
+            if above:  # every month of the run above the reference: its smallest is
+                valid = (ibis.least(*run) if j > 1 else run[0]) > reference
+            else:
+                valid = (reference > 0) & ((ibis.greatest(*run) if j > 1 else run[0]) < self.s.below_history_share * reference)
+            runs.append((valid.fill_null(False), j))
+            first_reference = reference if first_reference is None else first_reference
+        longest = ibis.cases(*((valid, float(j)) for valid, j in reversed(runs)), else_=0.0)
+        valid = first_reference.notnull() & ((first_reference > 0) if not above else ibis.literal(True))
+        return valid.ifelse(longest, ibis.null("float64"))
 
 
 def div(a: ir.NumericValue, b: ir.NumericValue) -> ir.FloatingValue:

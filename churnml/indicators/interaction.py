@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from churnml.indicators.context import WindowContext
+from churnml.indicators.context import HISTORY_CHANGE_MISSING, WindowContext
 from churnml.indicators.registry import indicator
 
 
@@ -28,7 +28,7 @@ def _reply_change(ctx: WindowContext):
 
 @indicator(
     "event_attendance_change", "interaction", ["interactions"], "needs_change",
-    "NaN with fewer than min_history_months observed history months.",
+    HISTORY_CHANGE_MISSING,
     params=["recent_months", "history_months", "min_history_months"], higher_is_riskier=False,
 )
 def _attendance(ctx: WindowContext):
@@ -47,7 +47,7 @@ def _days_contact(ctx: WindowContext):
 
 @indicator(
     "feedback_change", "interaction", ["interactions"], "service",
-    "NaN with fewer than min_history_months observed history months.",
+    HISTORY_CHANGE_MISSING,
     params=["recent_months", "history_months", "min_history_months"], higher_is_riskier=False,
 )
 def _feedback(ctx: WindowContext):

@@ -33,7 +33,7 @@ __all__ = ["AGGREGATIONS", "EXACT_SUMS", "aggregates", "month_of", "panel_parts"
 EXACT = "decimal(38, 12)"  # exact sums with 12 decimals
 # sums whose terms can cancel (refunds, state deltas, prepayments) run as exact decimals: float
 # cancellation leaves residues that flip zero checks, and differently on each engine
-EXACT_SUMS = {"o_amount", "i_pay_days", "i_overdue_amount", "i_overdue_due", "c_end"}
+EXACT_SUMS = {"o_amount", "i_pay_days", "i_overdue_amount", "i_overdue_due", "c_end", "c_value"}
 
 # monthly(table, month expression, **measures): the table grouped by customer and month
 Monthly = Callable[..., ir.Table]
@@ -206,19 +206,28 @@ def _contacts(k: ir.Table, s: IndicatorSettings, monthly: Monthly) -> list[ir.Ta
 
 @aggregates("contracts")
 def _contracts(c: ir.Table, s: IndicatorSettings, monthly: Monthly) -> list[ir.Table]:
-    # active at D: started before D, not ended and not cancelled before D
+    # active at D: started before D, not ended and not cancelled before D; with the end dates and the
+    # monthly values (c_value, and c_value_n terms that carry one) of the active terms
     stop_at = ibis.least(c.end_date.fill_null(c.cancelled_at), c.cancelled_at.fill_null(c.end_date))
     begin = c.select(
         "customer_id", m=month_of(c.start_date) + 1, c_active=ibis.literal(1.0),
         c_end=_epoch(c.end_date).fill_null(0.0), c_end_n=c.end_date.notnull().cast("float64"),
+        c_value=c.monthly_value.fill_null(0.0), c_value_n=c.monthly_value.notnull().cast("float64"),
     )
     ends = c.filter(stop_at.notnull()).mutate(stop_at=stop_at)
     finish = ends.select(
         "customer_id", m=month_of(ends.stop_at) + 1, c_active=ibis.literal(-1.0),
         c_end=-_epoch(ends.end_date).fill_null(0.0), c_end_n=-ends.end_date.notnull().cast("float64"),
+        c_value=-ends.monthly_value.fill_null(0.0), c_value_n=-ends.monthly_value.notnull().cast("float64"),
     )
     active = begin.union(finish)
-    return [monthly(active, active.m, c_active=active.c_active.sum(), c_end=active.c_end.cast(EXACT).sum(), c_end_n=active.c_end_n.sum())]
+    return [
+        monthly(
+            active, active.m,
+            c_active=active.c_active.sum(), c_end=active.c_end.cast(EXACT).sum(), c_end_n=active.c_end_n.sum(),
+            c_value=active.c_value.cast(EXACT).sum(), c_value_n=active.c_value_n.sum(),
+        )
+    ]
 
 
 def panel_parts(tables: Tables, s: IndicatorSettings, lower: int, present: set[str]) -> list[ir.Table]:

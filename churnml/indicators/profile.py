@@ -1,4 +1,4 @@
-"""Profile fields: tenure, value (monthly spend), contract renewal, industry, segment, region."""
+"""Profile fields: tenure, value (monthly spend, or without orders the contract terms' monthly value), contract renewal, industry, segment, region."""
 
 from __future__ import annotations
 
@@ -20,11 +20,26 @@ def _tenure(ctx: WindowContext):
 
 
 @indicator(
-    "monthly_spend", "profile", ["orders"], None,
-    "NaN before the customer's first month.", params=["recent_months", "history_months"], higher_is_riskier=False,
+    "months_observed", "profile", ["orders"], None,
+    "NaN when neither a signup date nor any earlier record is known.", higher_is_riskier=False,
+)
+def _months_observed(ctx: WindowContext):
+    """Whole months of the customer's history the order log holds before as_of, from the later of its start and the log's first month: what its ratios to history, streaks and trend rest on."""
+    start = ctx.column("start_m")
+    first = ibis.greatest(start, ibis.literal(ctx.table_start["orders"]))
+    return start.isnull().ifelse(ibis.null("float64"), ibis.greatest(ctx.m - first, 0).cast("float64"))
+
+
+@indicator(
+    "monthly_spend", "profile", [], None,
+    "NaN before the customer's first month. Without orders: NaN when no contract term active at as_of carries a "
+    "monthly_value.",
+    params=["recent_months", "history_months"], higher_is_riskier=False, any_of=["orders", "contracts"],
 )
 def _monthly_spend(ctx: WindowContext):
-    """Mean monthly order amount over the recent and history windows together: the customer's value."""
+    """Mean monthly order amount over the recent and history windows together: the customer's value. Without orders, the summed monthly_value of its contract terms active at as_of."""
+    if "orders" not in ctx.table_start:  # a subscription business: the value of the terms running at as_of
+        return (ctx.state("c_value_n") > 0).ifelse(ctx.state("c_value"), ibis.null("float64"))
     lo = -(ctx.s.recent_months + ctx.s.history_months)
     months = ctx.observed("orders", lo, -1)
     return (months > 0).ifelse(ctx.win("o_amount", lo, -1) / months, ibis.null("float64"))

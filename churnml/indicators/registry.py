@@ -52,6 +52,9 @@ class Indicator:
         Direction of risk, for rules and reason wording.
     kind : str
         ``numeric`` (float64) or ``categorical`` (string).
+    any_of : tuple of str
+        Source tables of which at least one is required besides ``tables``
+        (the formula reads those present); empty: none.
     """
 
     name: str
@@ -64,6 +67,7 @@ class Indicator:
     higher_is_riskier: bool | None
     compute: Callable[[WindowContext], ir.Value]
     kind: str = "numeric"
+    any_of: tuple[str, ...] = ()
 
     def reason(self, language: str = "en") -> str:
         """Plain-language template from the message catalog, filled with the customer's row:
@@ -84,14 +88,18 @@ def indicator(
     params: Sequence[str] = (),
     higher_is_riskier: bool | None = True,
     kind: str = "numeric",
+    any_of: Sequence[str] = (),
 ) -> Callable[[Formula], Formula]:
-    """Register an indicator; the decorated function's docstring is its description."""
+    """Register an indicator; the decorated function's docstring is its description.
+
+    ``tables`` must all be present; of ``any_of``, at least one.
+    """
     assert category in CATEGORIES and (cause is None or cause in CAUSES), name
 
     def register(fn: Formula) -> Formula:
         REGISTRY[name] = Indicator(
             name, category, tuple(tables), cause, (fn.__doc__ or "").strip(), missing, tuple(params),
-            higher_is_riskier, fn, kind,
+            higher_is_riskier, fn, kind, tuple(any_of),
         )
         return fn
 
@@ -105,7 +113,7 @@ def list_indicators() -> pd.DataFrame:
             {
                 "name": i.name,
                 "category": i.category,
-                "tables": ", ".join(i.tables),
+                "tables": _tables(i),
                 "cause": i.cause,
                 "description": i.description,
                 "reason": i.reason(),
@@ -121,5 +129,10 @@ def indicators_markdown() -> str:
     """The registry as a Markdown table (used by the README; a test keeps them equal)."""
     lines = ["| indicator | category | tables | default cause | what it measures | missing when |", "|---|---|---|---|---|---|"]
     for i in REGISTRY.values():
-        lines.append(f"| `{i.name}` | {i.category} | {', '.join(i.tables)} | {i.cause or '-'} | {i.description} | {i.missing} |")
+        lines.append(f"| `{i.name}` | {i.category} | {_tables(i)} | {i.cause or '-'} | {i.description} | {i.missing} |")
     return "\n".join(lines)
+
+
+def _tables(i: Indicator) -> str:
+    """The tables an indicator reads, as the docs show them: ``invoices, orders``; ``orders or contracts``."""
+    return ", ".join([*i.tables, " or ".join(i.any_of)] if i.any_of else i.tables)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from churnml.indicators.context import WindowContext
+from churnml.indicators.context import HISTORY_CHANGE_MISSING, STREAK_MISSING, WindowContext
 from churnml.indicators.registry import indicator
 
 
@@ -17,7 +17,7 @@ def _complaints(ctx: WindowContext):
 
 @indicator(
     "complaint_rate_change", "risk", ["tickets"], "service",
-    "NaN with fewer than min_history_months observed history months.",
+    HISTORY_CHANGE_MISSING,
     params=["recent_months", "history_months", "min_history_months"],
 )
 def _complaint_change(ctx: WindowContext):
@@ -27,11 +27,11 @@ def _complaint_change(ctx: WindowContext):
 
 @indicator(
     "months_above_history_complaints", "risk", ["tickets"], "service",
-    "NaN with fewer than min_history_months observed months in the reference window.",
+    STREAK_MISSING.format(zero=""),
     params=["streak_months", "history_months", "min_history_months"],
 )
 def _complaint_streak(ctx: WindowContext):
-    """Consecutive months (ending last month) with more complaints than the customer's historical monthly average."""
+    """Consecutive months (ending last month) with more complaints than the customer's monthly average over the months before them."""
     return ctx.streak_vs_reference("t_complaint", "tickets", above=True)
 
 

@@ -113,6 +113,11 @@ class BgNbdClassifier(_ProbabilityBaseline):
         p = self.params_.p_no_purchase(*_order_history(X), self.horizon_days)
         return np.column_stack([1.0 - p, p])
 
+    def p_event(self, X: pd.DataFrame, days: float) -> np.ndarray:
+        """Probability of an order within ``days``: a lapsed customer's return, as :meth:`SurvivalModel.p_event <churnml.models.survival.SurvivalModel.p_event>` gives it."""
+        check_is_fitted(self, "params_")
+        return 1.0 - self.params_.p_no_purchase(*_order_history(X), days)
+
     def at(self, days: int) -> BgNbdClassifier:
         """The same fitted model, for no order within ``days`` instead."""
         other = type(self)(days)

@@ -33,7 +33,7 @@ def describe_absent(absent: list[str], columns) -> str:
     A table some present indicator reads is there: its absent ones are misspelt or left out, not a missing table.
     """
     present = {t for c in columns if c in REGISTRY for t in REGISTRY[c].tables}
-    tables = sorted({t for c in absent if c in REGISTRY for t in REGISTRY[c].tables} - present)
+    tables = sorted({t for c in absent if c in REGISTRY for t in (*REGISTRY[c].tables, *REGISTRY[c].any_of)} - present)
     return ", ".join(absent) + (f" (tables {', '.join(tables)})" if tables else "")
 
 

@@ -39,7 +39,7 @@ from churnml.labels import scoring_expr
 from churnml.model import NOT_FITTED, ChurnModel
 from churnml.ops.registry import load_model
 from churnml.scoring.control import mark_control
-from churnml.scoring.warning_list import LAST_EVENTS, VALUE_DECIMALS, last_event_expr
+from churnml.scoring.warning_list import LAST_EVENTS, RANK, VALUE_DECIMALS, last_event_expr, score_rows
 
 __all__ = ["WARNING_FIELDS", "score_spark", "warning_fields", "write_spark"]
 
@@ -63,6 +63,7 @@ WARNING_FIELDS = [
     ("reasons", "array<string>"),
     ("action", "string"),
     ("owner", "string"),
+    ("return_probability", "double"),
     ("control", "boolean"),
     ("last_order_date", "timestamp"),
     ("last_interaction_date", "timestamp"),
@@ -87,15 +88,13 @@ def _score_batches(
     nested = [name for name, kind in fields if kind.startswith(("map", "array"))]
     for batch in batches:
         batch = batch.reset_index(drop=True)
-        scored = batch.status == "scored"
+        numbered = batch.status.isin(["scored", "lapsed"])
         out = batch[["customer_id", "as_of", "status", "last_order_date", "last_interaction_date"]].copy()
-        rows = batch.loc[scored, ["customer_id", "as_of", *indicators]]
-        earlier = batch.loc[scored, ["customer_id", *(EARLIER + c for c in indicators)]]
+        rows = batch.loc[numbered, ["customer_id", "as_of", *indicators]]
+        earlier = batch.loc[batch.status == "scored", ["customer_id", *(EARLIER + c for c in indicators)]]
         earlier.columns = ["customer_id", *indicators]
-        warnings = model.predict_frame(rows, explain=explain, earlier=earlier, language=language).drop(columns=["customer_id", "as_of"])
-        warnings.index = rows.index
-        out = out.join(warnings)
-        out[VALUE] = batch["monthly_spend"].where(scored).round(VALUE_DECIMALS) if "monthly_spend" in batch else float("nan")
+        out = out.join(score_rows(model, rows, batch.status[numbered], earlier, explain=explain, language=language))
+        out[VALUE] = batch["monthly_spend"].where(numbered).round(VALUE_DECIMALS) if "monthly_spend" in batch else float("nan")
         out["warning_level"] = out.warning_level.fillna(0).astype("int64")
         out = mark_control(out, settings, language)
         for name in nested:  # Arrow takes None, not NaN, for a missing map or array
@@ -163,8 +162,15 @@ def score_spark(
 
     from pyspark.sql import functions as F
 
-    rank = F.when(F.col("status") != "scored", 8).when(F.col("warning_level") == 0, 4).otherwise(F.col("warning_level"))
-    ordered = scored.orderBy(rank.asc(), F.col(VALUE).desc_nulls_last(), F.col("churn_probability").desc_nulls_last(), F.col("customer_id").asc())
+    status, level = F.col("status"), F.col("warning_level")
+    rank = (
+        F.when(status == "lapsed", RANK["lapsed"]).when(status != "scored", RANK["unscored"])
+        .when(level == 0, RANK["no_warning"]).otherwise(level)
+    )
+    ordered = scored.orderBy(
+        rank.asc(), F.col(VALUE).desc_nulls_last(), F.col("churn_probability").desc_nulls_last(),
+        F.col("return_probability").desc_nulls_last(), F.col("customer_id").asc(),
+    )
     return ordered.drop(VALUE)
 
 

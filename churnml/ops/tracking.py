@@ -12,6 +12,8 @@ so the model does not depend on this module. A run holds:
   ``scorecard.brier``, ...), calibration before and after, and per warning
   level the count, precision and recall; the simple baselines on the same
   rows (``baseline.recency.auc_roc``, ``baseline.rfm_logistic.ece``, ...);
+  the AUC among customers still active at as_of (``lightgbm.auc_roc_still_active``);
+  the lapsed customers' return (``returns.return_model.auc_roc``, ``returns.recency.auc_roc``, ...);
 * artifacts: ``config.yaml``, ``data_fingerprint.json`` (rows, date range
   and an order-independent content hash per table), ``split.json``, the
   evaluation report and its plots (``report/``), ``feature_importance.csv``,
@@ -151,6 +153,9 @@ def _metrics(report) -> dict[str, float]:
     for baseline, row in report.baselines.iterrows():
         out.update({f"baseline.{baseline}.{k}": v for k, v in row.items()})
     out.update({f"selection.{name}.calibration_auc_roc": auc for name, auc in report.selection.items()})
+    out.update({f"{name}.auc_roc_still_active": auc for name, auc in report.still_active.items()})
+    for name, row in report.returns.iterrows():
+        out.update({f"returns.{name}.{k}": v for k, v in row.items()})
     return {k: float(v) for k, v in out.items() if v is not None and np.isfinite(v)}
 
 

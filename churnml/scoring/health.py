@@ -54,6 +54,8 @@ def customer_value(indicators: pd.DataFrame, settings: LevelSettings) -> np.ndar
         logger.warning("no monthly_spend indicator: every customer is valued 0 (the profit strategy warns no one)")
         return np.zeros(len(indicators))
     spend = indicators["monthly_spend"]
+    if len(spend) and spend.isna().all():  # e.g. contracts without monthly_value and no orders
+        logger.warning("monthly_spend is missing for every customer: every customer is valued 0 (the profit strategy warns no one)")
     return spend.fillna(0.0).clip(lower=0.0).to_numpy(dtype="float64") * settings.value_months * settings.margin
 
 
