@@ -7,7 +7,7 @@ causes, tracked in MLflow.
 The package reads like the flow (README, "Architecture"): ``data`` (the
 raw-table contract, validation, dates) -> ``indicators`` -> ``labels`` ->
 ``training`` -> ``models`` (estimators) -> ``scoring`` (health, levels,
-causes, the warning list) -> ``model`` (:class:`ChurnModel`, composing them)
+causes, the warning list, the win-back list) -> ``model`` (:class:`ChurnModel`, composing them)
 -> ``evaluation`` and ``kpis`` -> ``ops`` (tracking, serving, retraining,
 Spark) -> ``cli``.
 
@@ -44,6 +44,7 @@ _PUBLIC = {
     "for_people": "churnml.output",
     "write_outputs": "churnml.output",
     "kpis": "churnml.kpis",
+    "winback": "churnml.scoring.winback",
     "retrain": "churnml.ops.retrain",
 }
 # subpackages and modules reachable as attributes (cm.datasets.load_sample(), cm.labels.Inactivity, ...)
@@ -66,6 +67,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs; at run time __getattr__ loads e
     from churnml.ops.retrain import retrain  # noqa: F401
     from churnml.ops.serving import score  # noqa: F401
     from churnml.output import for_people, write_outputs  # noqa: F401
+    from churnml.scoring.winback import winback  # noqa: F401
     from churnml.training import make_training_frame  # noqa: F401
 
 

@@ -116,7 +116,7 @@ def demo(
 
     with console.status("scoring the latest month", spinner="dots"):
         scored = model.score(tables)
-    warned = scored[scored.warning_level > 0]  # already sorted: level, value, risk
+    warned = scored[scored.warning_level > 0]  # already sorted: level, value at risk, risk
     view = Table(title=f"Top {top} warnings as of {scored.as_of.iloc[0].date()} ({len(warned):,} of {len(scored):,} customers warned)")
     shown = warned.head(top)[["customer_id", "warning_level", "health_score", "value_tier", "primary_cause", "owner", "reasons"]].assign(
         health_score=lambda f: f.health_score.map("{:.0f}".format), reasons=lambda f: f.reasons.map(lambda r: r[0] if r else "")
@@ -175,7 +175,8 @@ def retrain(
 
     result = run_retrain(load_config(config), tables, as_of, replace_broken_champion=replace_broken_champion)
     console.print(f"retrain {result.as_of}: [bold]{result.decision}[/bold] ({result.reason})")
-    console.print(f"challenger version {result.challenger_version}, previous champion {result.champion_version}; warning list: {', '.join(result.warning_list)}")
+    console.print(f"challenger version {result.challenger_version}, previous champion {result.champion_version}")
+    console.print(f"warning list: {', '.join(result.warning_list)}; win-back list: {', '.join(result.winback_list)}")
 
 
 @app.command()
@@ -199,6 +200,32 @@ def score(
         warnings = run_score(path, model, as_of, explain=explain, config=config, language=language, allow_missing=allow_missing)
     written = write_outputs(warnings, out)
     console.print(f"{(warnings.warning_level > 0).sum():,} of {len(warnings):,} customers warned; wrote {', '.join(map(str, written))}")
+
+
+@app.command()
+def winback(
+    path: Annotated[Path, typer.Argument(help="Directory of Parquet/CSV tables.")],
+    model: Annotated[str, _model_option()] = "models:/churnml@champion",
+    out: Annotated[Path, typer.Option(help="Output file stem: writes STEM.parquet and STEM.csv atomically.")] = Path("winback"),
+    as_of: Annotated[str | None, typer.Option("--as-of", help="Any day (default: the month start after the last order).")] = None,
+    config: Annotated[Path | None, typer.Option(help="YAML configuration for reading the tables (column mapping).")] = None,
+    lookback_months: Annotated[
+        int | None, typer.Option(min=1, help="Only customers lost in the last N months (default: the model's winback.lookback_months).")
+    ] = None,
+    language: Annotated[str | None, typer.Option(help="en or zh: reasons, strategies and the CSV (default: the model's config).")] = None,
+) -> None:
+    """List the lapsed customers to win back (cause, value, chance of return, strategy) and write the list."""
+    from churnml.ops.registry import load_model
+    from churnml.output import write_outputs
+    from churnml.scoring.winback import winback as winback_list
+
+    churn_model = load_model(model)
+    tables = load_tables(path, load_config(config) if config is not None else churn_model.config_)
+    with console.status("explaining the lapsed customers", spinner="dots"):
+        listed = winback_list(tables, churn_model, as_of, lookback_months=lookback_months, language=language)
+    written = write_outputs(listed, out)
+    value = listed.expected_recovered_value.sum()
+    console.print(f"{len(listed):,} lapsed customers, expected recovered value {value:,.0f}; wrote {', '.join(map(str, written))}")
 
 
 @app.command()

@@ -359,7 +359,7 @@ class LevelSettings(_Strict):
     ``capacity`` customers per snapshot on the calibration slice. ``profit``:
     each customer gets the level whose action has the largest expected profit
     ``p x success_rate x value - cost`` (no warning when none is positive),
-    with ``value = monthly_spend x value_months x margin``.
+    with ``value`` the value if kept (``clv + value_at_risk``, :mod:`churnml.scoring.value`) x ``margin``.
     """
 
     strategy: Literal["fixed", "precision", "capacity", "profit"] = "fixed"
@@ -377,7 +377,6 @@ class LevelSettings(_Strict):
         min_length=3,
         max_length=3,
     )
-    value_months: float = Field(12.0, gt=0, description="months of spend a retained customer is worth")
     margin: float = Field(0.3, gt=0, le=1, description="share of spend that is profit")
 
     @model_validator(mode="after")
@@ -484,7 +483,7 @@ class CauseSettings(_Strict):
     explain: Literal["warned", "all"] = Field("warned", description="which scored customers get causes and reasons")
     top_indicators: int = Field(3, ge=1, le=10, description="driving indicators (and reasons) per customer")
     value_tiers: tuple[float, float] = Field(
-        (0.2, 0.5), strict=False, description="top shares of customers by monthly spend that are high value, and high or medium value"
+        (0.2, 0.5), strict=False, description="top shares of customers by value if kept (clv + value_at_risk) that are high value, and high or medium value"
     )
     loyal_health: float = Field(70.0, ge=0, le=100, description="health at or above this counts as loyal (value x loyalty quadrant)")
     min_peers: int = Field(20, ge=1, description="smallest industry or segment group used as 'comparable customers'")
@@ -584,6 +583,26 @@ class KpiSettings(_Strict):
     control_seed: int = Field(0, description="seed of the control-group draw (stable per customer and as_of)")
 
 
+class ClvSettings(_Strict):
+    """Customer lifetime value (:mod:`churnml.scoring.value`): expected spend over a horizon, discounted."""
+
+    horizon_months: int = Field(12, ge=1, le=120, description="months of future spend the CLV counts")
+    discount_rate: float = Field(0.01, ge=0, lt=1, description="monthly discount rate (0.01: about 12.7% a year)")
+    prior_months: float = Field(
+        0.0, ge=0,
+        description="the spend model weighs the population's average monthly spend like this many months of the customer's own "
+        "(0: the customer's own average, the most accurate in benchmarks/QUALITY.md)",
+    )
+
+
+class WinbackSettings(_Strict):
+    """Who the win-back list holds (:func:`churnml.winback`)."""
+
+    lookback_months: int | None = Field(
+        None, ge=1, description="only customers lost (last activity) in the last N months; none: every lapsed customer"
+    )
+
+
 class SurvivalSettings(_Strict):
     """Churn risk over time: a discrete-time hazard model, a candidate for the main one (:mod:`churnml.models.survival`).
 
@@ -638,6 +657,8 @@ class Config(_Strict):
     serving: ServingSettings = Field(default_factory=ServingSettings)
     retrain: RetrainSettings = Field(default_factory=RetrainSettings)
     kpis: KpiSettings = Field(default_factory=KpiSettings)
+    clv: ClvSettings = Field(default_factory=ClvSettings)
+    winback: WinbackSettings = Field(default_factory=WinbackSettings)
     survival: SurvivalSettings = Field(default_factory=SurvivalSettings)
 
     @field_validator("tables")

@@ -48,6 +48,7 @@ __all__ = [
     "Drop",
     "Inactivity",
     "NoPurchase",
+    "activity_events",
     "churn_labels",
     "churn_periods",
     "labelled_dates",
@@ -73,7 +74,7 @@ ACTIVITY_SOURCES = {
 EVENT_COLUMNS = ACTIVITY_SOURCES | {"contracts": "start_date"}
 
 
-def _activity_events(tables: Tables, sources: Sequence[str] = tuple(ACTIVITY_SOURCES)) -> ir.Table:
+def activity_events(tables: Tables, sources: Sequence[str] = tuple(ACTIVITY_SOURCES)) -> ir.Table:
     """(customer_id, ts) of every customer-initiated event in the ``sources`` tables (:data:`EVENT_COLUMNS`)."""
     parts = []
     for name, col in EVENT_COLUMNS.items():
@@ -375,7 +376,7 @@ def _around(tables: Tables, spine: ir.Table, offsets: dict[str, int], sources: S
     One window pass over the customer's events and all markers together;
     returns customer_id, as_of, ``last_<name>`` and ``next_<name>`` (events of the ``sources`` tables).
     """
-    events = _activity_events(tables, sources)
+    events = activity_events(tables, sources)
     markers = ibis.union(
         *[spine.select("customer_id", "as_of", ts=spine.as_of + ibis.interval(days=days), point=ibis.literal(name)) for name, days in offsets.items()]
     )

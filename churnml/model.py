@@ -35,7 +35,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from churnml._version import __version__
 from churnml.config import Config, ModelSettings, load_config
-from churnml.constants import KEYS, TARGET
+from churnml.constants import KEYS, MONTH_DAYS, TARGET
 from churnml.data.calendar import latest_month_start, month_starts, scoring_dates
 from churnml.data.tables import Tables, load_tables
 from churnml.indicators.build import build_indicators
@@ -51,6 +51,7 @@ from churnml.models.survival import AtHorizon, SurvivalModel, choose_curve, chur
 from churnml.scoring import causes
 from churnml.scoring.causes import PeerAverages, ValueTiers
 from churnml.scoring.health import choose_policy, customer_value, health_score
+from churnml.scoring.value import constant_hazards, expected_monthly_spend, monthly_survival, value_columns
 from churnml.scoring.warning_list import warning_list
 from churnml.training import TimeSplit, make_training_frame, time_split
 
@@ -74,7 +75,7 @@ class Holdout:
     split : TimeSplit
         Snapshot dates of the train, calibration and test slices.
     predictions : pandas.DataFrame
-        The out-of-time test slice: keys, ``churned``, ``monthly_spend`` and
+        The out-of-time test slice: keys, ``churned``, ``clv`` and
         per model the raw and calibrated probability, health score and
         level; with a survival model, ``churned_<h>d`` and ``p_churn_<h>d``.
     causes : pandas.Series
@@ -135,22 +136,20 @@ class ChurnModel(BaseEstimator):
         Health scores to warning levels, per estimator (each chosen on its own
         calibration-slice scores), and the main one's.
     survival_ : SurvivalModel or None
-        Churn risk per horizon (:mod:`churnml.models.survival`).
+        Churn risk per horizon (:mod:`churnml.models.survival`); with ``peers_``, the lifetime value.
     returns_, returns_selection_ : SurvivalModel, BgNbdClassifier or ParetoNbdClassifier (or None), pandas.Series
         Lapsed customers' chance of coming back (``p_event``; :meth:`predict_return`;
         None under ``no_purchase`` and ``drop``), and the calibration-slice log-likelihoods it was chosen by.
     simple_baselines_ : dict
-        The probability baselines (an RFM logistic regression, BG/NBD) fitted
-        on the training slice; with recency, scored beside the model
-        (:mod:`churnml.models.baselines`).
+        The probability baselines (RFM logistic regression, BG/NBD) fitted on the
+        training slice; with recency, scored beside the model (:mod:`churnml.models.baselines`).
     selection_ : pandas.Series
         Calibration-slice AUC of LightGBM and each of ``model.candidates``
         (the hazard model, the baselines): one that ranks it better becomes ``fitted_``
         (LightGBM, in ``compared_``, still explains the warnings).
-    peers_, value_tiers_ : PeerAverages, ValueTiers
-        Comparable customers' averages and the value tiers' spend thresholds.
+    peers_, value_tiers_ : PeerAverages, ValueTiers: comparable customers' averages, the tiers' value thresholds.
     holdout_ : Holdout
-        The split, the scored out-of-time test slice and reference rows (not after :meth:`cold_start`).
+        The split, the scored test slice and reference rows (not after :meth:`cold_start`).
     run_id_ : str
         The MLflow run of the fit, when tracking is enabled.
 
@@ -248,7 +247,7 @@ class ChurnModel(BaseEstimator):
         self.policy_ = self.policies_[self.fitted_.name]
         known = pd.concat([train, cal])
         self.peers_ = PeerAverages.fit(known, config.causes.min_peers)
-        self.value_tiers_ = ValueTiers.fit(known.get("monthly_spend", pd.Series(dtype="float64")), config.causes.value_tiers)
+        self.value_tiers_ = _value_tiers(self, known)
         self.holdout_ = _holdout(self, split, train, test, X_test, returns)
         self.fitted_ = _refit_at_data_end(self.fitted_, tables, config)
         _run_fit_hooks(self, tables)
@@ -349,8 +348,9 @@ class ChurnModel(BaseEstimator):
         -------
         pandas.DataFrame
             One row per input row, in input order: customer_id, as_of (when
-            given), churn_probability, health_score, warning_level (1, 2, 3,
-            or 0 for none), with a survival model ``p_churn_<h>d`` per
+            given), churn_probability, health_score, ``clv`` (lifetime value)
+            and ``value_at_risk`` (what churn is expected to take of the value
+            if kept; :mod:`churnml.scoring.value`), warning_level (1, 2, 3, or 0 for none), with a survival model ``p_churn_<h>d`` per
             horizon, ``survival_curve`` and ``expected_active_months``
             (:mod:`churnml.models.survival`), then primary_cause, cause_shares,
             top_indicators, reasons, action, owner, value_tier, quadrant
@@ -363,12 +363,13 @@ class ChurnModel(BaseEstimator):
         out = rows[[c for c in KEYS if c in rows.columns]].copy()
         X = self.schema_.transform(rows)
         p = self.fitted_.proba(X) if len(rows) else np.array([], dtype="float64")
-        out["churn_probability"] = p
-        out["health_score"] = health_score(p)
-        out["warning_level"] = self.policy_.assign(out.health_score.to_numpy(), customer_value(rows, config.levels))
+        out["churn_probability"], out["health_score"] = p, health_score(p)
+        hazards = _churn_hazards(self, X)
+        out[["clv", "value_at_risk"]] = _values(self, rows, p, hazards).to_numpy()
+        out["warning_level"] = self.policy_.assign(out.health_score.to_numpy(), customer_value(out.clv + out.value_at_risk, config.levels))
         extra = _explained(self, rows, X, out, explain or config.causes.explain, earlier, language or config.language)
         if self.survival_ is not None:
-            out = pd.concat([out, self.survival_.predict(X).set_index(out.index)], axis=1)
+            out = pd.concat([out, self.survival_.predict(X, hazards).set_index(out.index)], axis=1)
         out = pd.concat([out, extra], axis=1)
         if absent:  # people see that these scores lack part of what the model reads
             out["missing_inputs"] = describe_absent(absent, rows.columns)
@@ -422,7 +423,7 @@ def _explained(
     earlier = earlier.set_index("customer_id") if earlier is not None else None
     return causes.explain(
         rows, contributions, settings=model.config_.causes, health=out.health_score, warned=out.warning_level > 0,
-        peers=model.peers_, tiers=model.value_tiers_, earlier=earlier, language=language,
+        peers=model.peers_, tiers=model.value_tiers_, value=out.clv + out.value_at_risk, earlier=earlier, language=language,
     )
 
 
@@ -446,8 +447,37 @@ def _cold_start(model: ChurnModel, source: Tables | dict | str | pd.DataFrame, a
     model.policy_ = choose_policy(config.levels.model_copy(update={"strategy": "fixed"}), np.array([]), np.array([]))
     model.policies_ = {"scorecard": model.policy_}
     model.peers_ = PeerAverages.fit(rows, config.causes.min_peers)
-    model.value_tiers_ = ValueTiers.fit(rows.get("monthly_spend", pd.Series(dtype="float64")), config.causes.value_tiers)
+    model.value_tiers_ = _value_tiers(model, rows)
     return model
+
+
+def _churn_hazards(model: ChurnModel, X: pd.DataFrame) -> np.ndarray | None:
+    """The hazard model's churn hazards per row and period; None without one, or when its event is a purchase."""
+    survival = model.survival_
+    return survival.hazards(X) if survival is not None and survival.event == "churn" else None
+
+
+def _values(model: ChurnModel, rows: pd.DataFrame, p: np.ndarray, hazards: np.ndarray | None) -> pd.DataFrame:
+    """Each row's ``clv`` and ``value_at_risk``: the hazard model's churn curve, else the churn probability's constant hazard."""
+    config = model.config_
+    period = model.survival_.period_days if hazards is not None else MONTH_DAYS
+    if hazards is None:
+        hazards = constant_hazards(p, _event_days(config), period)
+    window = config.indicators.recent_months + config.indicators.history_months
+    spend = expected_monthly_spend(rows, float(model.peers_.overall.get("monthly_spend", np.nan)), config.clv, window)
+    return value_columns(spend, monthly_survival(hazards, period, config.clv.horizon_months), config.clv.discount_rate)
+
+
+def _value_tiers(model: ChurnModel, known: pd.DataFrame) -> ValueTiers:
+    """Tiers by value if kept among (up to 20,000 of) the reference rows; every customer low without any spend."""
+    if "monthly_spend" not in known or known.monthly_spend.isna().all():
+        logger.warning("no monthly spend known: every customer's lifetime value is 0 and its value tier low (the profit strategy warns no one)")
+        return ValueTiers(np.inf, np.inf)
+    rows = known.sample(min(len(known), 20_000), random_state=0) if len(known) else known
+    X = model.schema_.transform(rows)
+    p = model.fitted_.proba(X) if len(rows) else np.array([], dtype="float64")
+    values = _values(model, rows, p, _churn_hazards(model, X) if len(rows) else None)
+    return ValueTiers.fit(values.clv + values.value_at_risk, model.config_.causes.value_tiers)
 
 
 def _return_probability(model: ChurnModel, indicators: pd.DataFrame, allow_missing: bool) -> pd.DataFrame:
@@ -541,8 +571,9 @@ def _predictions(model: ChurnModel, frame: pd.DataFrame, X: pd.DataFrame, judged
     out = frame[KEYS + [TARGET]].reset_index(drop=True)
     if "still_active" in frame:  # hindsight, for the report's "among customers still active" line
         out["still_active"] = frame.still_active.to_numpy(dtype=bool)
-    out["monthly_spend"] = frame["monthly_spend"].to_numpy() if "monthly_spend" in frame else np.nan
-    value = customer_value(out, model.config_.levels)
+    values = _values(model, frame.reset_index(drop=True), model.fitted_.proba(X), _churn_hazards(model, X))
+    out["clv"] = values.clv.to_numpy()
+    value = customer_value(values.clv + values.value_at_risk, model.config_.levels)
     survival = model.survival_
     if judged_days is not None:
         k = judged_days // survival.period_days

@@ -28,7 +28,7 @@ __all__ = ["CODES", "for_people", "write_outputs"]
 # Columns holding codes, and the catalog section that puts each code in words.
 CODES = {
     "status": "status", "warning_level": "level", "primary_cause": "cause", "owner": "owner",
-    "value_tier": "value_tier", "quadrant": "quadrant", "control": "yes_no",
+    "value_tier": "value_tier", "quadrant": "quadrant", "control": "yes_no", "warning_level_at_loss": "level",
 }
 
 

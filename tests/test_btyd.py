@@ -97,7 +97,13 @@ def test_on_a_bgnbd_world_labelled_training_ships_the_better_model_and_still_exp
     assert scored.customer_id.is_unique and scored.churn_probability.notna().all()
     # customers still buying are explained; the lapsed (no order in the 90 days before) get their chance of returning
     active = scored.status == "scored"
-    assert scored.primary_cause[active].notna().all() and model.feature_importance().index[0] in model.schema_.columns
+    shares = scored.cause_shares[active]
+    assert shares.notna().all() and model.feature_importance().index[0] in model.schema_.columns
+    # a cause needs a risk-increasing contribution; the training rows include the lapsed (no purchase in the 90 days
+    # before), so a customer still buying can be less risky than that average in every respect and have none
+    risky = shares.map(lambda s: sum(s.values()) > 0)
+    assert risky.mean() > 0.5 and scored.primary_cause[active][risky].notna().all()
+    assert scored.primary_cause[active][~risky].isna().all()
     np.testing.assert_allclose(scored.return_probability[~active], 1 - scored.churn_probability[~active])
     # the forced alternative: no candidates, LightGBM always
     forced = cm.ChurnModel({**config, "model": {"training": "labelled", "candidates": []}}).fit(tables)

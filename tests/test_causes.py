@@ -180,6 +180,6 @@ def test_lightgbm_warning_list_carries_causes_reasons_and_priority(sample_model,
     levels = warnings.warning_level.replace(0, 4)
     assert levels[warnings.status == "scored"].is_monotonic_increasing
     first = warned[warned.warning_level == warned.warning_level.min()]
-    assert first.value_tier.iloc[0] == "high"
+    assert first.value_at_risk.round(6).is_monotonic_decreasing and first.value_tier.iloc[0] == "high"
     assert warnings.value_tier.dropna().isin(["high", "medium", "low"]).all()
     assert set(warnings.quadrant.dropna()) <= {"core", "potential", "basic", "phase_out"}

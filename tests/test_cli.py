@@ -20,7 +20,7 @@ def test_demo_runs_on_the_bundled_sample(tmp_path):
     assert (tmp_path / "churnml-demo" / "report" / "reliability.png").is_file()
 
 
-@pytest.mark.parametrize("command", ["demo", "train", "retrain", "score", "report", "validate", "generate", "indicators", "kpis"])
+@pytest.mark.parametrize("command", ["demo", "train", "retrain", "score", "winback", "report", "validate", "generate", "indicators", "kpis"])
 def test_every_command_has_help(command):
     out = churnml(command, "--help")
     assert out.returncode == 0 and f"Usage: churnml {command}" in out.stdout
@@ -93,3 +93,19 @@ def test_an_unknown_model_is_bad_input_and_the_lookup_creates_no_store(tmp_path)
     )
     assert out.returncode == 2 and "there is no tracking store at" in out.stderr and "Traceback" not in out.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+def test_winback_command_writes_the_list_in_the_chosen_language(tmp_path, sample_model):
+    from churnml.datasets import SAMPLE_DIR
+    from churnml.messages import catalog
+
+    model_dir = sample_model.save(tmp_path / "model")
+    out = churnml("winback", str(SAMPLE_DIR), "--model", str(model_dir), "--lookback-months", "12", "--language", "zh", "--out", str(tmp_path / "wb"))
+    assert out.returncode == 0, out.stderr
+    assert "lapsed customers" in out.stdout
+    lost = pd.read_parquet(tmp_path / "wb.parquet")
+    assert len(lost) and lost.customer_id.is_unique and (lost.lost_on >= pd.Timestamp("2025-01-01")).all()
+    people = pd.read_csv(tmp_path / "wb.csv", encoding="utf-8-sig")
+    assert catalog("zh")["column.strategy"] in people.columns and len(people) == len(lost)
+    bad = churnml("winback", str(SAMPLE_DIR), "--model", str(model_dir), "--lookback-months", "0")
+    assert bad.returncode == 2

@@ -235,6 +235,9 @@ def test_retrain_promotes_the_first_model(first_run):
     assert client.get_model_version_by_alias("retrain-test", "champion").version == first.challenger_version
     listing = pd.read_parquet(home / "out" / "warnings_2025-12-01.parquet")
     assert len(listing) == 2500 and listing.customer_id.is_unique
+    lost = pd.read_parquet(home / "out" / "winback_2025-12-01.parquet")  # the win-back list beside it: the lapsed, once each
+    assert first.winback_list == [str(home / "out" / f"winback_2025-12-01.{ext}") for ext in ("parquet", "csv")]
+    assert sorted(lost.customer_id) == sorted(listing.customer_id[listing.status == "lapsed"])
     with _lock(home / "out"):  # released
         pass
 

@@ -386,9 +386,9 @@ class SurvivalModel:
             none_yet = none_yet * (1.0 - hazards[:, whole]) ** (periods - whole)
         return none_yet
 
-    def predict(self, X: pd.DataFrame) -> pd.DataFrame:
-        """``p_churn_<h>d`` per horizon, ``survival_curve`` (list per row) and ``expected_active_months``."""
-        hazards = self.hazards(X)
+    def predict(self, X: pd.DataFrame, hazards: np.ndarray | None = None) -> pd.DataFrame:
+        """``p_churn_<h>d`` per horizon, ``survival_curve`` (list per row) and ``expected_active_months`` (from ``hazards`` when given)."""
+        hazards = self.hazards(X) if hazards is None else hazards
         curve = np.cumprod(1.0 - hazards, axis=1)
         out = pd.DataFrame(index=X.index)
         for h in self.horizons_days:

@@ -55,6 +55,7 @@ from churnml.ops.registry import load_model, promote, tracking_uri
 from churnml.ops.serving import score
 from churnml.ops.tracking import close_abandoned_runs
 from churnml.output import write_outputs
+from churnml.scoring.winback import winback
 
 try:
     import fcntl  # POSIX only: the retraining lock (Linux, macOS)
@@ -109,6 +110,7 @@ class RetrainResult:
     champion_metrics: dict = field(default_factory=dict)
     baseline_metrics: dict = field(default_factory=dict)  # per baseline: auc_roc, brier, ece (None for a ranking)
     warning_list: list[str] = field(default_factory=list)
+    winback_list: list[str] = field(default_factory=list)
     run_id: str | None = None
 
     def to_dict(self) -> dict:
@@ -250,6 +252,8 @@ def retrain(config=None, tables=None, as_of: str | pd.Timestamp | None = None, *
         if model is None:
             raise RuntimeError(f"no champion in the registry {name!r} to score with: {result.reason}")
         result.warning_list = [str(p) for p in write_outputs(score(tables, model, when, language=cfg.language), out_dir / f"warnings_{stamp}")]
+        lost = winback(tables, model, when, language=cfg.language)
+        result.winback_list = [str(p) for p in write_outputs(lost, out_dir / f"winback_{stamp}")]
     logger.info("retrain %s: %s (%s)", stamp, result.decision, result.reason)
     return result
 

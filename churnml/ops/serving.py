@@ -55,7 +55,7 @@ def score(
     language: str | None = None,
     allow_missing: bool = False,
 ) -> pd.DataFrame:
-    """The warning list as of one date: every customer once, sorted by level, value, risk.
+    """The warning list as of one date: every customer once, sorted by level, value at risk, risk.
 
     Parameters
     ----------
@@ -85,6 +85,8 @@ OUTPUT_COLUMNS = [
     "customer_id",
     "churn_probability",
     "health_score",
+    "clv",
+    "value_at_risk",
     "warning_level",
     "primary_cause",
     "cause_shares",

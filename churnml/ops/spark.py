@@ -12,7 +12,7 @@ The same code as the local path, distributed:
    :meth:`ChurnModel.predict_frame` on its rows (``mlflow.pyfunc.spark_udf``
    cannot carry the map and array columns of the warning list), so health
    score, level, causes, reasons and actions are the local path's;
-4. sorted like the local list (level, value, risk) and written as Parquet by
+4. sorted like the local list (level, value at risk, risk) and written as Parquet by
    Spark.
 
 The model travels to the executors inside the task closure (a few MB); load
@@ -46,7 +46,7 @@ __all__ = ["WARNING_FIELDS", "score_spark", "warning_fields", "write_spark"]
 logger = logging.getLogger(__name__)
 
 EARLIER = "earlier__"  # prefix of the columns holding the indicators 3 months earlier
-VALUE = "__value"  # monthly spend, the second sort key
+VALUE = "__value"  # value at risk, rounded: the second sort key
 
 WARNING_FIELDS = [
     ("customer_id", "string"),
@@ -54,6 +54,8 @@ WARNING_FIELDS = [
     ("status", "string"),
     ("churn_probability", "double"),
     ("health_score", "double"),
+    ("clv", "double"),
+    ("value_at_risk", "double"),
     ("warning_level", "long"),
     ("value_tier", "string"),
     ("quadrant", "string"),
@@ -94,7 +96,7 @@ def _score_batches(
         earlier = batch.loc[batch.status == "scored", ["customer_id", *(EARLIER + c for c in indicators)]]
         earlier.columns = ["customer_id", *indicators]
         out = out.join(score_rows(model, rows, batch.status[numbered], earlier, explain=explain, language=language))
-        out[VALUE] = batch["monthly_spend"].where(numbered).round(VALUE_DECIMALS) if "monthly_spend" in batch else float("nan")
+        out[VALUE] = out.value_at_risk.round(VALUE_DECIMALS)
         out["warning_level"] = out.warning_level.fillna(0).astype("int64")
         out = mark_control(out, settings, language)
         for name in nested:  # Arrow takes None, not NaN, for a missing map or array
@@ -122,7 +124,7 @@ def score_spark(
     -------
     pyspark.sql.DataFrame
         The columns of :func:`churnml.score` (:func:`warning_fields`), sorted by
-        warning level, value and risk like the local list.
+        warning level, value at risk and risk like the local list.
     """
     if getattr(tables.con, "name", None) != "pyspark":
         raise ValueError(

@@ -117,21 +117,21 @@ class PeerAverages:
 
 @dataclass
 class ValueTiers:
-    """Monthly-spend thresholds for the high and medium value tiers."""
+    """Value thresholds (value if kept, :mod:`churnml.scoring.value`) for the high and medium value tiers."""
 
     high: float
     medium: float
 
     @classmethod
-    def fit(cls, monthly_spend: pd.Series, shares: tuple[float, float]) -> ValueTiers:
-        spend = monthly_spend.dropna()
+    def fit(cls, value: pd.Series, shares: tuple[float, float]) -> ValueTiers:
+        spend = value.dropna()
         if spend.empty:
             return cls(np.inf, np.inf)
         return cls(float(spend.quantile(1 - shares[0])), float(spend.quantile(1 - shares[1])))
 
-    def tier(self, monthly_spend: pd.Series) -> pd.Series:
-        spend = monthly_spend.fillna(0.0)
-        return pd.Series(np.select([spend >= self.high, spend >= self.medium], ["high", "medium"], "low"), index=monthly_spend.index)
+    def tier(self, value: pd.Series) -> pd.Series:
+        spend = value.fillna(0.0)
+        return pd.Series(np.select([spend >= self.high, spend >= self.medium], ["high", "medium"], "low"), index=value.index)
 
 
 def quadrant(tier: pd.Series, health: pd.Series, loyal_health: float) -> pd.Series:
@@ -191,6 +191,7 @@ def explain(
     warned: pd.Series,
     peers: PeerAverages,
     tiers: ValueTiers,
+    value: pd.Series,
     earlier: pd.DataFrame | None = None,
     language: str = "en",
 ) -> pd.DataFrame:
@@ -203,8 +204,8 @@ def explain(
     contributions : DataFrame
         Risk contributions per indicator for the rows to explain; rows of
         ``rows`` missing here are not explained (cause columns empty).
-    health, warned : Series
-        Health score and whether the row has a warning level (aligned with ``rows``).
+    health, warned, value : Series
+        Health score, whether the row has a warning level, and its value if kept (aligned with ``rows``).
     earlier : DataFrame, optional
         The same customers' indicators 3 months earlier, indexed by customer_id.
     language : {"en", "zh"}
@@ -212,7 +213,7 @@ def explain(
     """
     causes = settings.indicator_causes
     out = pd.DataFrame(index=rows.index)
-    tier = tiers.tier(rows["monthly_spend"] if "monthly_spend" in rows else pd.Series(np.nan, index=rows.index))
+    tier = tiers.tier(value)
     out["value_tier"] = tier
     out["quadrant"] = quadrant(tier, health, settings.loyal_health)
     for col in ("primary_cause", "cause_shares", "top_indicators", "reasons", "action", "owner"):

@@ -16,7 +16,7 @@ Warning levels (the documents' three levels, plus 0 for no warning):
   holds about as many customers per snapshot as the team can handle.
 * ``profit``: per customer, the level whose action maximises the expected
   retention profit ``p x success_rate x value - cost``, where ``value`` is the
-  customer's own spend; no warning when no action pays (the expected maximum
+  customer's value if kept (:mod:`churnml.scoring.value`) times the margin; no warning when no action pays (the expected maximum
   profit idea of Verbraken et al., with per-customer values).
 """
 
@@ -48,15 +48,9 @@ def health_score(probability: np.ndarray | pd.Series) -> np.ndarray:
     return 100.0 * (1.0 - np.clip(p, 0.0, 1.0))
 
 
-def customer_value(indicators: pd.DataFrame, settings: LevelSettings) -> np.ndarray:
-    """What keeping each customer is worth: ``monthly_spend x value_months x margin`` (0 when unknown)."""
-    if "monthly_spend" not in indicators:
-        logger.warning("no monthly_spend indicator: every customer is valued 0 (the profit strategy warns no one)")
-        return np.zeros(len(indicators))
-    spend = indicators["monthly_spend"]
-    if len(spend) and spend.isna().all():  # e.g. contracts without monthly_value and no orders
-        logger.warning("monthly_spend is missing for every customer: every customer is valued 0 (the profit strategy warns no one)")
-    return spend.fillna(0.0).clip(lower=0.0).to_numpy(dtype="float64") * settings.value_months * settings.margin
+def customer_value(kept: np.ndarray | pd.Series, settings: LevelSettings) -> np.ndarray:
+    """What keeping each customer is worth to the ``profit`` strategy: its value if kept (``clv + value_at_risk``) x margin, 0 when unknown."""
+    return np.nan_to_num(np.asarray(kept, dtype="float64"), nan=0.0).clip(min=0.0) * settings.margin
 
 
 @dataclass(frozen=True)
@@ -82,7 +76,7 @@ class WarningPolicy:
         health = np.asarray(health, dtype="float64")
         if self.strategy == "profit":
             if value is None:
-                raise ValueError("the profit strategy needs each customer's value (monthly_spend)")
+                raise ValueError("the profit strategy needs each customer's value (value if kept x margin)")
             p = 1.0 - health / 100.0
             profit = np.column_stack([p * rate * np.asarray(value) - cost for cost, rate in self.actions])
             best = profit.argmax(axis=1)

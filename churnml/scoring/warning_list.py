@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 
-import numpy as np
 import pandas as pd
 
 from churnml.data.calendar import scoring_dates
@@ -23,7 +22,7 @@ __all__ = ["LAST_EVENTS", "RANK", "VALUE_DECIMALS", "last_event_expr", "score_ro
 
 logger = logging.getLogger(__name__)
 
-VALUE_DECIMALS = 6  # the list sorts by monthly spend rounded to this many decimals
+VALUE_DECIMALS = 6  # the list sorts by value at risk rounded to this many decimals
 # (table, time column, warning-list column): the customer's latest such event before as_of
 LAST_EVENTS = (("orders", "order_date", "last_order_date"), ("interactions", "timestamp", "last_interaction_date"))
 # sort rank: warned customers by level, then the unwarned, the lapsed, and those with no number
@@ -95,8 +94,8 @@ def warning_list(
         customer_id, as_of, ``status``, then the columns of
         :meth:`ChurnModel.predict_frame`, then ``control``,
         ``last_order_date`` and ``last_interaction_date`` (before as_of);
-        sorted by warning level (1 first, no warning last), then value
-        (monthly spend), then risk. ``status == "scored"`` rows carry a
+        sorted by warning level (1 first, no warning last), then value at
+        risk (churn probability x lifetime value), then risk. ``status == "scored"`` rows carry a
         churn probability, health score and level. ``lapsed`` rows (lost by
         the churn definition at as_of) come next with ``return_probability``,
         their chance of coming back within the horizon
@@ -123,8 +122,8 @@ def warning_list(
     rows = indicators.reset_index(drop=True)
     scored = score_rows(model, rows, rows.customer_id.map(status), earlier, explain=explain, language=language, allow_missing=allow_missing)
     scored.insert(0, "customer_id", rows.customer_id)
-    # rounded: equal spends that two engines compute an ulp apart must sort alike
-    scored["_value"] = rows["monthly_spend"].round(VALUE_DECIMALS).to_numpy() if "monthly_spend" in rows else np.nan
+    # rounded: equal values that two engines compute an ulp apart must sort alike
+    scored["_value"] = scored.value_at_risk.round(VALUE_DECIMALS)
     out = out.merge(scored, on="customer_id", how="left", validate="one_to_one")
     out["warning_level"] = out.warning_level.fillna(0).astype("int64")
     out = out.assign(_rank=rank(out.status, out.warning_level)).sort_values(
