@@ -248,20 +248,29 @@ def report(
 def kpis(
     path: Annotated[Path, typer.Argument(help="Directory of Parquet/CSV tables, including 'interventions'.")],
     config: Annotated[Path | None, typer.Option(help="YAML configuration (churn definition, kpis section).")] = None,
-    by: Annotated[str, typer.Option(help="Comma-separated groups: period, warning_level, primary_cause, owner, action.")] = "period,warning_level",
+    by: Annotated[
+        str | None, typer.Option(help="Comma-separated groups: period, warning_level, primary_cause, owner, action (with --winback: value_tier, not warning_level).")
+    ] = None,
+    winback: Annotated[bool, typer.Option("--winback", help="Measure the win-back lists' rows (kind winback) instead of the warnings.")] = False,
     out: Annotated[Path | None, typer.Option(help="Also write STEM.parquet and STEM.csv atomically.")] = None,
 ) -> None:
     """Measure the retention programme: warning precision, timeliness, win-back and return rates, control group."""
     from churnml.kpis import kpis as compute_kpis
+    from churnml.kpis import winback_kpis
     from churnml.output import write_outputs
 
+    by = by if by is not None else "primary_cause,value_tier" if winback else "period,warning_level"
     groups = [b.strip() for b in by.split(",") if b.strip()]
     cfg = load_config(config)
-    table = compute_kpis(path, cfg, by=groups)
-    shown = ["warnings", "control", "labelled", "precision", "control_churn_rate", "action_effect", "timeliness", "win_back_rate", "return_rate"]
+    table = (winback_kpis if winback else compute_kpis)(path, cfg, by=groups)
+    shown = (
+        ["lapsed", "control", "win_back_rate", "control_win_back_rate", "win_back_effect", "return_rate", "control_return_rate", "spend_change"]
+        if winback
+        else ["warnings", "control", "labelled", "precision", "control_churn_rate", "action_effect", "timeliness", "win_back_rate", "return_rate"]
+    )
     keys = groups or ["group"]
     label = pd.Index(table[keys].astype(str).agg(" / ".join, axis=1), name=" / ".join(keys))
-    console.print(_frame_table("Retention KPIs", table[shown].set_axis(label), digits=2))
+    console.print(_frame_table("Win-back KPIs" if winback else "Retention KPIs", table[shown].set_axis(label), digits=2))
     if out is not None:
         console.print(f"wrote {', '.join(map(str, write_outputs(table, out, cfg.language)))}")
 

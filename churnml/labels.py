@@ -51,6 +51,7 @@ __all__ = [
     "activity_events",
     "churn_labels",
     "churn_periods",
+    "event_days",
     "labelled_dates",
     "label_expr",
     "return_periods",
@@ -106,6 +107,11 @@ def _check_sources(tables: Tables, churn: ChurnDefinition) -> None:
             f"the {churn.kind} churn definition reads {' / '.join(sources)}, and none is present (tables: {sorted(tables)}); "
             "without an orders table use kind: contract, or inactivity (or no_purchase with activity: any) on usage events"
         )
+
+
+def event_days(churn: ChurnDefinition) -> int:
+    """Days after as_of within which the definition's event must happen: ``within_days`` for inactivity, else the horizon."""
+    return getattr(churn, "within_days", churn.horizon_days)
 
 
 def return_sources(churn: ChurnDefinition) -> list[str] | None:

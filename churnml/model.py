@@ -40,7 +40,7 @@ from churnml.data.calendar import latest_month_start, month_starts, scoring_date
 from churnml.data.tables import Tables, load_tables
 from churnml.indicators.build import build_indicators
 from churnml.indicators.registry import REGISTRY
-from churnml.labels import ChurnDefinition, labelled_dates, return_sources, scoring_status
+from churnml.labels import ChurnDefinition, event_days, labelled_dates, return_sources, scoring_status
 from churnml.models.baselines import BTYD, baseline_estimators, btyd_baselines, choose, ranking_scores
 from churnml.models.calibration import FittedEstimator, calibrate, check_positives
 from churnml.models.features import FeatureSchema, describe_absent
@@ -462,7 +462,7 @@ def _values(model: ChurnModel, rows: pd.DataFrame, p: np.ndarray, hazards: np.nd
     config = model.config_
     period = model.survival_.period_days if hazards is not None else MONTH_DAYS
     if hazards is None:
-        hazards = constant_hazards(p, _event_days(config), period)
+        hazards = constant_hazards(p, event_days(config.labels.churn), period)
     window = config.indicators.recent_months + config.indicators.history_months
     spend = expected_monthly_spend(rows, float(model.peers_.overall.get("monthly_spend", np.nan)), config.clv, window)
     return value_columns(spend, monthly_survival(hazards, period, config.clv.horizon_months), config.clv.discount_rate)
@@ -490,7 +490,7 @@ def _return_probability(model: ChurnModel, indicators: pd.DataFrame, allow_missi
         p = model.fitted_.proba(X) if len(rows) else np.array([], dtype="float64")
         out["churn_probability"], out["health_score"], out["return_probability"] = p, health_score(p), 1.0 - p
     elif getattr(model, "returns_", None) is not None:
-        out["return_probability"] = model.returns_.p_event(X, _event_days(model.config_))
+        out["return_probability"] = model.returns_.p_event(X, event_days(model.config_.labels.churn))
     else:
         out["return_probability"] = np.nan
     return out
@@ -540,7 +540,7 @@ def _holdout(model: ChurnModel, split: TimeSplit, train: pd.DataFrame, test: pd.
     judged = None
     if test[TARGET].isna().any():  # censored training: judge at the horizon every test snapshot observed
         judged = int(test.periods_observed.min()) * model.survival_.period_days
-        logger.info("the test slice observed %d of the %d days: judged at %d days", judged, _event_days(model.config_), judged)
+        logger.info("the test slice observed %d of the %d days: judged at %d days", judged, event_days(model.config_.labels.churn), judged)
     return Holdout(
         split=split,
         judged_days=judged,
@@ -701,7 +701,7 @@ def _fit_returns(config: Config, schema: FeatureSchema, lapsed: pd.DataFrame, ta
 def _btyd_at(tables: Tables, when: pd.Timestamp, config: Config, names: list[str]) -> dict:
     """The models of repeat buying among ``names`` fitted on every customer's order history at ``when`` (no label read)."""
     X = build_indicators(tables, when, config)
-    return btyd_baselines(X, np.ones(len(X), dtype=bool), _event_days(config), names=names)
+    return btyd_baselines(X, np.ones(len(X), dtype=bool), event_days(config.labels.churn), names=names)
 
 
 def _return_predictions(model: ChurnModel, returns: Returns) -> pd.DataFrame:
@@ -711,7 +711,7 @@ def _return_predictions(model: ChurnModel, returns: Returns) -> pd.DataFrame:
         return pd.DataFrame()
     period = model.config_.survival.period_days
     # judged on whole periods, at most the horizon and at most what every test row observed
-    k = max(1, min(_event_days(model.config_) // period, int(lapsed.periods_observed.min())))
+    k = max(1, min(event_days(model.config_.labels.churn) // period, int(lapsed.periods_observed.min())))
     X = model.schema_.transform(lapsed)
     out = lapsed[KEYS].reset_index(drop=True)
     out["returned"] = churned_within(lapsed.event_period.to_numpy(), lapsed.periods_observed.to_numpy(), k, "return")
@@ -732,7 +732,7 @@ def _fit_candidates(
     (X_train, train), (X_cal, cal) = parts["train"], parts["calibration"]
     latest = (train.as_of == train.as_of.max()).to_numpy()
     if censored:
-        baselines = btyd_baselines(X_train, latest, _event_days(config))
+        baselines = btyd_baselines(X_train, latest, event_days(config.labels.churn))
         return baselines, _fit_censored(config, survival, baselines, parts)
     baselines = baseline_estimators(X_train, train[TARGET], latest, config.labels.churn.horizon_days)
     return baselines, _fit_estimators(config, baselines, survival, X_train, train[TARGET], X_cal, cal[TARGET])
@@ -759,7 +759,7 @@ def _fit_censored(
     refits it on all the data.
     """
     (X_cal, cal), (X_test, test) = parts["calibration"], parts["test"]
-    days = _event_days(config)
+    days = event_days(config.labels.churn)
     if survival is None or not AtHorizon.fits(survival, days):
         raise ValueError(
             f"censored training (model.training) needs the survival model over the {days}-day horizon: survival.enabled, "
@@ -794,12 +794,6 @@ def _refit_at_data_end(fitted: FittedEstimator, tables: Tables | None, config: C
     return replace(fitted, estimator=refitted.get(fitted.name, fitted.estimator))
 
 
-def _event_days(config: Config) -> int:
-    """Days after as_of within which the churn event must happen: ``within_days`` for inactivity, else the horizon."""
-    churn = config.labels.churn
-    return getattr(churn, "within_days", churn.horizon_days)
-
-
 def _fit_estimators(
     config: Config,
     baselines: dict,
@@ -820,7 +814,7 @@ def _fit_estimators(
     candidates = {"lightgbm": lightgbm} | {
         name: calibrate(name, estimator, X_cal, y_cal, settings) for name, estimator in baselines.items() if name in settings.candidates
     }
-    days = _event_days(config)
+    days = event_days(config.labels.churn)
     if "survival" in settings.candidates and survival is not None and AtHorizon.fits(survival, days):
         candidates["survival"] = FittedEstimator("survival", AtHorizon(survival, days), None, survival.calibration)  # its hazards are calibrated on the same slice
     chosen, selection = choose({name: c.raw_proba(X_cal) for name, c in candidates.items()}, y_cal.to_numpy(), "lightgbm")

@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 import churnml as cm
 from churnml.cli import app
 from churnml.datasets import RetentionProgramme, make_synthetic
-from churnml.kpis import interventions_from_warnings, kpis, realised_precision
+from churnml.kpis import interventions_from_warnings, interventions_from_winback, kpis, realised_precision, winback_kpis
 from churnml.scoring.control import assign_control
 from churnml.labels import churn_labels
 from churnml.training import make_training_frame
@@ -175,3 +175,79 @@ def test_cli_kpis(programme, tmp_path):
     (tmp_path / "interventions.parquet").unlink()
     result = runner.invoke(app, ["kpis", str(tmp_path), "--config", str(config)])
     assert result.exit_code != 0 and "interventions" in str(result.exception)
+
+
+LIST_DATE = pd.Timestamp("2024-07-01")
+WINBACK = {"labels": {"churn": {"kind": "inactivity", "days": 45, "within_days": 90}}}
+
+
+@pytest.fixture
+def winback_programme() -> dict[str, pd.DataFrame]:
+    """Five customers who bought 100 on the 15th of January to March 2024, then went quiet, put on a win-back list on July 1.
+
+    P (price) is called on July 5 and buys 50 on the 20th of July to October;
+    Q (service) is called on July 3 and buys 200 on September 15; R (price)
+    is never called and never buys; S (price, control) buys 100 on July 10;
+    T (service, control) never buys. Z keeps buying every month to January
+    2025 (the data's end) and is a warning, not a win-back row.
+    """
+    ts = pd.Timestamp
+    rows = [(c, ts(2024, m, 15), 100.0) for c in "PQRST" for m in (1, 2, 3)]
+    rows += [("P", ts(2024, m, 20), 50.0) for m in (7, 8, 9, 10)] + [("Q", ts("2024-09-15"), 200.0), ("S", ts("2024-07-10"), 100.0)]
+    rows += [("Z", ts(2024, m, 15), 10.0) for m in range(1, 13)] + [("Z", ts("2025-01-15"), 10.0)]
+    orders = pd.DataFrame(rows, columns=["customer_id", "order_date", "amount"])
+    interventions = pd.DataFrame(
+        {
+            "customer_id": list("PQRSTZ"),
+            "warning_date": [LIST_DATE] * 6,
+            "warning_level": [None] * 5 + [1],
+            "primary_cause": ["price", "service", "price", "price", "service", "price"],
+            "value_tier": ["high", "low", "high", "high", "low", None],
+            "handled_at": [ts("2024-07-05"), ts("2024-07-03"), pd.NaT, pd.NaT, pd.NaT, ts("2024-07-02")],
+            "outcome": [None] * 6,
+            "control": [False, False, False, True, True, False],
+            "kind": ["winback"] * 5 + ["warning"],
+        }
+    )
+    return {"orders": orders, "interventions": interventions}
+
+
+def test_winback_kpis_by_hand(winback_programme):
+    total = winback_kpis(winback_programme, WINBACK, by=[]).iloc[-1]
+    assert (total.lapsed, total.control, total.handled) == (5, 2, 2)  # Z's warning is not a win-back row
+    assert total.win_back_rate == pytest.approx(2 / 3)  # P and Q bought within 90 days of the list; R did not
+    assert total.control_win_back_rate == pytest.approx(1 / 2)  # S did, T did not
+    assert total.win_back_effect == pytest.approx(2 / 3 - 1 / 2)
+    assert total.win_back_effect_low < total.win_back_effect < total.win_back_effect_high
+    assert total.return_rate == pytest.approx(1 / 2)  # P within 30 days of its call; Q 74 days after
+    assert total.control_return_rate == pytest.approx(1 / 2)  # S within 30 days of the list
+    # 3 months before the loss (up to March 15): 300 each; 3 months from the return: P 3 x 50, Q 200
+    assert total.spend_3m_before_loss == pytest.approx(300.0) and total.spend_3m_after_return == pytest.approx(175.0)
+    assert total.spend_change == pytest.approx(175 / 300 - 1)
+    by_cause = winback_kpis(winback_programme, WINBACK).set_index(["primary_cause", "value_tier"])
+    price = by_cause.loc[("price", "high")]
+    assert (price.lapsed, price.win_back_rate, price.control_win_back_rate) == (3, 0.5, 1.0)
+    assert kpis(winback_programme, SHORT, by=[]).iloc[-1].warnings == 1  # and the warning KPIs see only Z
+
+
+def test_winback_kpis_bad_input_is_clear(winback_programme):
+    only_warnings = {**winback_programme, "interventions": winback_programme["interventions"].iloc[5:]}
+    with pytest.raises(ValueError, match="no winback rows"):
+        winback_kpis(only_warnings, WINBACK)
+    with pytest.raises(ValueError, match="cannot group win-back KPIs by"):
+        winback_kpis(winback_programme, WINBACK, by=["warning_level"])
+    result = CliRunner().invoke(app, ["kpis", "--help"])
+    assert "--winback" in result.output
+
+
+def test_a_win_back_list_becomes_interventions_with_a_control_group(sample, sample_model):
+    model = copy.deepcopy(sample_model)
+    model.config_ = model.config_.model_copy(update={"kpis": model.config_.kpis.model_copy(update={"control_share": 0.3})})
+    listed = cm.winback(sample, model, "2026-01-01")
+    assert 0.2 < listed.control.mean() < 0.4
+    assert (listed.strategy[listed.control] == text("playbook.control", "en")).all()
+    rows = interventions_from_winback(listed)
+    assert len(rows) == len(listed) and (rows.kind == "winback").all() and rows.control.tolist() == listed.control.tolist()
+    frames = {name: sample.to_pandas(name) for name in sample}
+    measured = winback_kpis({**frames, "interventions": rows}, model.config_, by=["value_tier"])
+    assert measured.iloc[-1].lapsed == len(listed) and measured.iloc[-1].control == listed.control.sum()

@@ -228,7 +228,7 @@ SCHEMA: dict[str, TableSpec] = {
         ),
         TableSpec(
             "interventions",
-            "The strategy-execution table: one row per warning issued, and what the team did about it. "
+            "The strategy-execution table: one row per warning issued (or lost customer put on a win-back list), and what the team did about it. "
             "Only read by `churnml kpis` and to keep contacted customers out of training labels.",
             (
                 _CUSTOMER,
@@ -246,6 +246,11 @@ SCHEMA: dict[str, TableSpec] = {
                     allowed=("retained", "lost", "pending"),
                 ),
                 _c("control", "boolean", False, "In the random control group: deliberately left untouched."),
+                _c(
+                    "kind", "string", False, "warning (a warning list's row; null means warning) or winback (a win-back list's row).",
+                    allowed=("warning", "winback"),
+                ),
+                _c("value_tier", "string", False, "Value tier then: high, medium or low.", allowed=("high", "medium", "low")),
             ),
             primary_key=("customer_id", "warning_date"),
             date_order=(("warning_date", "handled_at"),),

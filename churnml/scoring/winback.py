@@ -25,6 +25,7 @@ from churnml.data.tables import Tables, load_tables
 from churnml.indicators.build import build_indicators
 from churnml.labels import activity_events, scoring_status
 from churnml.messages import text
+from churnml.scoring.control import assign_control
 
 __all__ = ["TIER_ORDER", "winback"]
 
@@ -103,7 +104,10 @@ def winback(
         discounted), ``expected_recovered_value``
         (their product), ``strategy``, ``owner`` (the cause's department) and
         ``priority`` (1 first: value tier, then expected recovered value,
-        then value if returned).
+        then value if returned), ``control`` (drawn into the random control
+        group, ``kpis.control_share``: its strategy says to leave it
+        untouched). :func:`churnml.kpis.interventions_from_winback` turns
+        the list into ``interventions`` rows for :func:`churnml.kpis.winback_kpis`.
     """
     config = model.config_
     language = language or config.language
@@ -151,6 +155,9 @@ def winback(
     )
     out = out.drop(columns="_tier").reset_index(drop=True)
     out["priority"] = np.arange(1, len(out) + 1)
+    # the random control group (kpis.control_share): lost customers left untouched, so win-back KPIs measure the effect
+    out["control"] = assign_control(out.assign(warning_level=1), config.kpis.control_share, config.kpis.control_seed)
+    out.loc[out.control, "strategy"] = text("playbook.control", language)
     logger.info("win-back list as of %s: %d lapsed customers, by cause %s", as_of.date(), len(out), out.primary_cause.value_counts(dropna=False).to_dict())
     out.attrs["language"] = language
     return out
