@@ -39,5 +39,7 @@ def assign_control(warnings: pd.DataFrame, share: float, seed: int = 0) -> pd.Se
 def mark_control(warnings: pd.DataFrame, settings: KpiSettings, language: str = "en") -> pd.DataFrame:
     """Add the ``control`` column (:func:`assign_control`) and tell the team to leave those customers alone."""
     warnings["control"] = assign_control(warnings, settings.control_share, settings.control_seed)
-    warnings.loc[warnings.control, "action"] = text("playbook.control", language)
+    # object first: a list with no explained row holds its empty actions as float NaN
+    action = warnings["action"] if "action" in warnings else pd.Series(None, index=warnings.index)
+    warnings["action"] = action.astype(object).mask(warnings.control, text("playbook.control", language))
     return warnings

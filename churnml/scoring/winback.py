@@ -157,7 +157,7 @@ def winback(
     out["priority"] = np.arange(1, len(out) + 1)
     # the random control group (kpis.control_share): lost customers left untouched, so win-back KPIs measure the effect
     out["control"] = assign_control(out.assign(warning_level=1), config.kpis.control_share, config.kpis.control_seed)
-    out.loc[out.control, "strategy"] = text("playbook.control", language)
+    out["strategy"] = out.strategy.astype(object).mask(out.control, text("playbook.control", language))
     logger.info("win-back list as of %s: %d lapsed customers, by cause %s", as_of.date(), len(out), out.primary_cause.value_counts(dropna=False).to_dict())
     out.attrs["language"] = language
     return out
