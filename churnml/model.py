@@ -348,9 +348,8 @@ class ChurnModel(BaseEstimator):
         -------
         pandas.DataFrame
             One row per input row, in input order: customer_id, as_of (when
-            given), churn_probability, health_score, ``clv`` (lifetime value)
-            and ``value_at_risk`` (what churn is expected to take of the value
-            if kept; :mod:`churnml.scoring.value`), warning_level (1, 2, 3, or 0 for none), with a survival model ``p_churn_<h>d`` per
+            given), churn_probability, health_score, warning_level (1, 2, 3, or 0 for none),
+            ``clv`` and ``value_at_risk`` (:mod:`churnml.scoring.value`), with a survival model ``p_churn_<h>d`` per
             horizon, ``survival_curve`` and ``expected_active_months``
             (:mod:`churnml.models.survival`), then primary_cause, cause_shares,
             top_indicators, reasons, action, owner, value_tier, quadrant
@@ -365,8 +364,9 @@ class ChurnModel(BaseEstimator):
         p = self.fitted_.proba(X) if len(rows) else np.array([], dtype="float64")
         out["churn_probability"], out["health_score"] = p, health_score(p)
         hazards = _churn_hazards(self, X)
-        out[["clv", "value_at_risk"]] = _values(self, rows, p, hazards).to_numpy()
-        out["warning_level"] = self.policy_.assign(out.health_score.to_numpy(), customer_value(out.clv + out.value_at_risk, config.levels))
+        values = _values(self, rows, p, hazards).set_index(out.index)
+        out["warning_level"] = self.policy_.assign(out.health_score.to_numpy(), customer_value(values.clv + values.value_at_risk, config.levels))
+        out[["clv", "value_at_risk"]] = values
         extra = _explained(self, rows, X, out, explain or config.causes.explain, earlier, language or config.language)
         if self.survival_ is not None:
             out = pd.concat([out, self.survival_.predict(X, hazards).set_index(out.index)], axis=1)

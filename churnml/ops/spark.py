@@ -54,9 +54,9 @@ WARNING_FIELDS = [
     ("status", "string"),
     ("churn_probability", "double"),
     ("health_score", "double"),
+    ("warning_level", "long"),
     ("clv", "double"),
     ("value_at_risk", "double"),
-    ("warning_level", "long"),
     ("value_tier", "string"),
     ("quadrant", "string"),
     ("primary_cause", "string"),
@@ -77,7 +77,7 @@ def warning_fields(model: ChurnModel) -> list[tuple[str, str]]:
     if survival is None:
         return WARNING_FIELDS
     extra = [(name, "array<double>" if name == "survival_curve" else "double") for name in survival.columns]
-    at = [name for name, _ in WARNING_FIELDS].index("warning_level") + 1
+    at = [name for name, _ in WARNING_FIELDS].index("value_at_risk") + 1  # where predict_frame puts them
     return WARNING_FIELDS[:at] + extra + WARNING_FIELDS[at:]
 
 
