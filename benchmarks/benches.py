@@ -104,6 +104,7 @@ START = pd.Timestamp("2024-01-01")
 BENCHES = [
     Bench("bgnbd-6m-births-12m", BgNbd(), 6, 12, 90),
     Bench("bgnbd-6m-births-12m", BgNbd(), 6, 12, 180),
+    Bench("bgnbd-quarter-3m", BgNbd(), 3, 3, 180),
     Bench("bgnbd-quarter-6m", BgNbd(), 3, 6, 180),
     Bench("bgnbd-quarter-9m", BgNbd(), 3, 9, 270),
     Bench("bgnbd-quarter-12m", BgNbd(), 3, 12, 180),
@@ -113,6 +114,7 @@ BENCHES = [
     Bench("synthetic-orders", None, 0, 24, 180),
     Bench("subscriptions-6m-births-12m", Subscriptions(), 6, 12, 90),
     Bench("subscriptions-6m-births-12m", Subscriptions(), 6, 12, 180),
+    Bench("subscriptions-quarter-3m", Subscriptions(), 3, 3, 180),
     Bench("subscriptions-quarter-6m", Subscriptions(), 3, 6, 180),
     Bench("bgnbd-returns", BgNbd(), 6, 24, 90, returns=True),
     Bench("pareto-returns", ParetoNbd(), 6, 24, 90, returns=True),

@@ -116,6 +116,10 @@ class EvaluationReport:
     judged_days : int or None
         After censored training, the horizon the test slice is judged at
         (``ChurnModel.holdout_.judged_days``); None when it is the model's own.
+    shared_test : bool
+        The test slice is the calibration slice (a base with 2 snapshot
+        dates, :func:`churnml.training.time_split`): the report says its
+        numbers are optimistic.
     still_active : pandas.Series
         Per model, the AUC among the test rows still active at as_of in
         hindsight (:func:`churnml.labels.churn_labels`), and in ``attrs``
@@ -136,6 +140,7 @@ class EvaluationReport:
     baselines: pd.DataFrame = field(default_factory=pd.DataFrame)
     selection: pd.Series = field(default_factory=lambda: pd.Series(dtype="float64"))
     judged_days: int | None = None
+    shared_test: bool = False
     still_active: pd.Series = field(default_factory=lambda: pd.Series(dtype="float64"))
     returns: pd.DataFrame = field(default_factory=pd.DataFrame)
     _figures: dict = field(default_factory=dict, repr=False)
@@ -164,6 +169,7 @@ class EvaluationReport:
         """The three tables as Markdown, headings in ``language`` (en or zh)."""
         verdicts = ", ".join(f"{m}: {text(f'yes_no.{str(ok).lower()}', language)}" for m, ok in self.levels_ordered.items())
         judged = [text("report.judged", language, days=self.judged_days)] if self.judged_days is not None else []
+        judged += [text("report.shared_test", language)] if self.shared_test else []
         still = []
         if len(self.still_active):
             aucs = ", ".join(f"{m} {auc:.3f}" for m, auc in self.still_active.items())
@@ -235,6 +241,7 @@ def report(model, tables=None, as_of: Sequence[str | pd.Timestamp] | None = None
     rep = from_predictions(predictions)
     rep.selection = model.selection_
     rep.judged_days = model.holdout_.judged_days if tables is None else None
+    rep.shared_test = tables is None and model.holdout_.split.shared
     rep.returns = return_metrics(model.holdout_.returns) if tables is None else pd.DataFrame()
     return rep
 

@@ -112,6 +112,11 @@ class TimeSplit:
     calibration: tuple[pd.Timestamp, ...]
     test: tuple[pd.Timestamp, ...]
 
+    @property
+    def shared(self) -> bool:
+        """Whether the test slice is the calibration slice (a base with 2 snapshot dates)."""
+        return bool(set(self.calibration) & set(self.test))
+
     def slice(self, frame: pd.DataFrame, part: str) -> pd.DataFrame:
         """Rows of ``frame`` whose as_of belongs to ``part`` (``train``, ``calibration`` or ``test``)."""
         return frame[frame.as_of.isin(getattr(self, part))]
@@ -121,12 +126,15 @@ def time_split(dates: Sequence[pd.Timestamp], settings: ModelSettings) -> TimeSp
     """Split snapshot dates in time: train < calibration < test.
 
     A young base calibrates on fewer months than ``calibration_snapshots``
-    rather than train on fewer than it calibrates on (down to one of each; logged).
+    rather than train on fewer than it calibrates on (down to one of each;
+    logged); with 2 dates the second is both the calibration and the test
+    snapshot (logged, and said in the evaluation report).
 
     Raises
     ------
     ValueError
-        With fewer than ``test_snapshots + 2`` dates.
+        With fewer than ``test_snapshots + 2`` dates (2 for one test snapshot,
+        which then is the calibration snapshot: ``TimeSplit.shared``).
 
     Examples
     --------
@@ -142,9 +150,14 @@ def time_split(dates: Sequence[pd.Timestamp], settings: ModelSettings) -> TimeSp
     if young < n_cal:
         logger.info("%d snapshot dates: %d calibration snapshot(s) instead of model.calibration_snapshots=%d", len(dates), young, n_cal)
         n_cal = young
+    if len(dates) == 2 and n_test == 1:
+        # the youngest base that can learn: train on the first date, calibrate on the second and judge there too; the
+        # report says the test slice is not out of time for the calibration (TimeSplit.shared)
+        logger.warning("2 snapshot dates: the test slice is the calibration slice (%s); its metrics are optimistic", dates[1].date())
+        return TimeSplit((dates[0],), (dates[1],), (dates[1],))
     if len(dates) < n_cal + n_test + 1:
         raise ValueError(
-            f"a time-ordered split needs at least {n_test + 2} snapshot dates (train, then at least one calibration, "
+            f"a time-ordered split needs at least {2 if n_test == 1 else n_test + 2} snapshot dates (train, then calibration, "
             f"then {n_test} test), got {len(dates)}: {[str(d.date()) for d in dates]}. "
             "Give more as_of dates, or lower model.test_snapshots."
         )

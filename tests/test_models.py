@@ -82,12 +82,16 @@ def test_time_split_orders_slices_and_rejects_too_few_dates():
     split = time_split(list(dates)[::-1], ModelSettings())
     assert max(split.train) < min(split.calibration) <= max(split.calibration) < min(split.test)
     assert split.test == (dates[-1],)
-    with pytest.raises(ValueError, match="at least 3 snapshot dates .* got 2"):
-        time_split(list(dates[:2]), ModelSettings())
+    with pytest.raises(ValueError, match="at least 2 snapshot dates .* got 1"):
+        time_split(list(dates[:1]), ModelSettings())
+    two = time_split(list(dates[:2]), ModelSettings())  # the youngest base: judged where it was calibrated, and says so
+    assert (two.train, two.calibration, two.test) == ((dates[0],), (dates[1],), (dates[1],)) and two.shared
+    with pytest.raises(ValueError, match="at least 4 snapshot dates .* got 2"):  # two test snapshots: train, calibration, test, test
+        time_split(list(dates[:2]), ModelSettings(test_snapshots=2))
     young = time_split(list(dates[:3]), ModelSettings())  # fewer calibration months rather than none
     assert (young.train, young.calibration, young.test) == ((dates[0],), (dates[1],), (dates[2],))
     young = time_split(list(dates[:4]), ModelSettings())  # never fewer training months than calibration ones
-    assert (young.train, young.calibration, young.test) == (tuple(dates[:2]), (dates[2],), (dates[3],))
+    assert (young.train, young.calibration, young.test) == (tuple(dates[:2]), (dates[2],), (dates[3],)) and not young.shared
 
 
 def test_nothing_from_the_test_slice_influences_the_fitted_model(frame, fitted):
@@ -377,7 +381,7 @@ def test_too_few_churners_is_a_clear_error(frame):
 
 
 def test_a_single_as_of_date_is_a_clear_error(sample):
-    with pytest.raises(ValueError, match="needs at least 3 snapshot dates"):
+    with pytest.raises(ValueError, match="needs at least 2 snapshot dates"):
         ChurnModel(QUIET).fit(sample, as_of=["2025-01-01"])
 
 

@@ -119,3 +119,27 @@ def test_a_long_fall_is_measured_against_the_months_before_it_not_against_itself
     assert row.months_below_history_amount == 6
     assert row.months_below_history_orders == 0
     assert row.months_observed == 18
+
+
+def test_a_three_month_base_trains_and_scores_a_six_month_horizon_and_says_its_test_is_not_out_of_time():
+    import churnml as cm
+    from churnml.datasets.btyd import BgNbd
+    from churnml.evaluation import score_metrics
+
+    cut, horizon = T("2024-04-01"), 180
+    world = BgNbd().draw(4000, "2024-01-01", 3, cut + pd.Timedelta(days=horizon + 1), seed=3)
+    known = {"customers": world["customers"][world["customers"].signup_date < cut], "orders": world["orders"][world["orders"].order_date < cut]}
+    config = {"labels": {"churn": {"kind": "no_purchase", "horizon_days": horizon}, "min_tenure_days": 0}, "tracking": {"enabled": False}}
+    model = cm.ChurnModel(config).fit(cm.from_pandas(known))
+    split = model.holdout_.split
+    assert len(split.train) == 1 and split.calibration == split.test and split.shared
+    assert model.config_.labels.churn.horizon_days == horizon  # not shortened
+    assert "Only 2 snapshot dates" in cm.evaluation.report(model).to_markdown()
+    scored = model.score(cm.from_pandas(known), as_of=cut).set_index("customer_id")
+    buyers = scored.index.intersection(known["orders"].customer_id.unique())
+    assert scored.churn_probability[buyers].between(0, 1).all()
+    later = world["orders"][(world["orders"].order_date >= cut) & (world["orders"].order_date < cut + pd.Timedelta(days=horizon))]
+    y = (~buyers.isin(later.customer_id)).astype("int64")
+    mine = score_metrics(y, scored.churn_probability[buyers].to_numpy())
+    optimum = score_metrics(y, BgNbd().optimum(world["orders"], cut, horizon).reindex(buyers).to_numpy())
+    assert mine["auc_roc"] >= optimum["auc_roc"] - 0.01 and mine["ece"] <= optimum["ece"] + 0.02, (mine, optimum)
