@@ -231,11 +231,10 @@ def choose_calibration(raw: np.ndarray, y: np.ndarray, dates: np.ndarray) -> str
     log-likelihood (:func:`curve_log_likelihood`): each method of
     :data:`CALIBRATIONS` is judged out of time, on whole curves; a tie keeps
     the simpler. Isotonic when the slice has a single date. Measured at the
-    cuts of the benches (``python -m benchmarks.benches``; 180-day ECE):
-    isotonic 0.023 and no calibration 0.012 on a subscription world,
-    isotonic 0.016 and sigmoid 0.022 on a young subscription cohort; over
-    five worlds and horizons the choice averaged 0.0124, sigmoid always 0.0125, isotonic
-    always 0.0144, none 0.0168.
+    cuts of the benches (``python -m benchmarks.calibration``; ECE): isotonic
+    0.023 and no calibration 0.012 on a subscription world at 180 days; over
+    five worlds and horizons the choice averaged 0.0121, sigmoid always
+    0.0116, none 0.0124, isotonic always 0.0151.
     """
     later = dates == dates.max()
     if later.all() or len(np.unique(y[~later])) < 2:
