@@ -336,7 +336,7 @@ def _with_order_on(sample, day: str) -> dict[str, pd.DataFrame]:
 
 
 def test_one_order_typed_in_the_future_neither_moves_the_default_as_of_nor_passes_unsaid(sample, sample_model, caplog):
-    # a typo of 2099 made 2,473 of 2,500 customers already_churned; one order two months after the data's end
+    # a typo of 2099 made 2,473 of 2,500 customers lapsed; one order two months after the data's end
     # put everyone at level 1: the default as_of followed the single latest order
     expected = score(sample, sample_model)
     assert expected.as_of.iloc[0] == pd.Timestamp("2026-01-01")
