@@ -4,6 +4,7 @@ The full measurement (20,000 customers, a seed fixed before it was first
 run) is ``python -m benchmarks.quality``; this is its CI-sized guard.
 """
 
+import numpy as np
 import pandas as pd
 import pytest
 from sklearn.metrics import roc_auc_score
@@ -102,7 +103,11 @@ def test_on_a_bgnbd_order_log_every_customer_gets_a_calibrated_probability_near_
     assert report.metrics.loc["auc_roc", main] >= report.baselines.auc_roc.max() - 0.005
     assert report.metrics.loc["ece", main] <= 0.02
     scored = model.score(tables, "2025-01-01")
-    assert (scored.status == "scored").all() and scored.churn_probability.notna().all() and scored.customer_id.is_unique
+    # under no_purchase the lapsed (no order in the 90 days before) keep the main model's number
+    assert scored.status.isin(["scored", "lapsed"]).all() and (scored.status == "lapsed").any()
+    assert scored.churn_probability.notna().all() and scored.customer_id.is_unique
+    lapsed = scored[scored.status == "lapsed"]
+    assert np.allclose(lapsed.return_probability, 1 - lapsed.churn_probability)
 
 
 def test_the_still_active_line_answers_the_planted_question(world, model, report):
