@@ -29,6 +29,7 @@ import churnml as cm
 from benchmarks.benches import BLOCK
 from benchmarks.calibration import BLOCK as CALIBRATION_BLOCK
 from benchmarks.clv import BLOCK as CLV_BLOCK
+from benchmarks.winback import BLOCK as WINBACK_BLOCK
 from churnml import evaluation
 
 HERE = Path(__file__).resolve().parent
@@ -280,7 +281,7 @@ def main() -> None:
         "",
     ]
     text = args.out.read_text(encoding="utf-8") if args.out.exists() else ""
-    kept = [m.group(0) for block in (BLOCK, CALIBRATION_BLOCK, CLV_BLOCK) if (m := block.search(text))]  # the other benchmarks' blocks
+    kept = [m.group(0) for block in (BLOCK, CALIBRATION_BLOCK, CLV_BLOCK, WINBACK_BLOCK) if (m := block.search(text))]  # the other benchmarks' blocks
     args.out.write_text("\n".join(lines) + "".join(f"\n{k}\n" for k in kept), encoding="utf-8")
     print("\n".join(lines))
 

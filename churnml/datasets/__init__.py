@@ -5,6 +5,7 @@
 * :mod:`.population`: who churns, when and why, and the signals;
 * :mod:`.generators`: one generator per raw table;
 * :mod:`.retention`: a simulated retention programme (``interventions``);
+* :mod:`.comebacks`: lost customers who come back, and a win-back programme;
 * :mod:`.sample`: :func:`load_sample`, the bundled ``data/sample/``;
 * :mod:`.btyd`: :class:`BgNbd` and :class:`ParetoNbd`, order logs from the
   field's standard models of repeat buying, with their exact optimal forecasts
@@ -15,6 +16,7 @@
 """
 
 from churnml.datasets.btyd import BgNbd, ParetoNbd
+from churnml.datasets.comebacks import Comebacks, planted_return_probability
 from churnml.datasets.retention import RetentionProgramme
 from churnml.datasets.sample import (
     SAMPLE_DIR,
@@ -30,12 +32,14 @@ __all__ = [
     "SAMPLE_DIR",
     "SAMPLE_SPEC",
     "BgNbd",
+    "Comebacks",
     "ParetoNbd",
     "RetentionProgramme",
     "Subscriptions",
     "load_sample",
     "load_sample_truth",
     "make_synthetic",
+    "planted_return_probability",
     "synthetic_frames",
     "write_sample",
     "write_synthetic",

@@ -95,7 +95,9 @@ def invoices(rng: np.random.Generator, p: Population, spend: np.ndarray) -> pd.D
     ic, im, issue = ic[keep], im[keep], issue[keep]
     delay_days = p.pay_delay[ic] * (1 + 3 * p.price_s[ic, im]) * rng.gamma(4, 0.25, ic.size)
     paid = issue + (delay_days * DAY).astype(np.int64)
-    arrears = (p.cause[ic] == 0) & (issue >= p.churn_at[ic] - 30 * DAY) & (rng.random(ic.size) < 0.6)
+    # a price churner leaves its last invoices unpaid (not those after a return)
+    leaving = (issue >= p.churn_at[ic] - 30 * DAY) & (issue < p.return_at[ic])
+    arrears = (p.cause[ic] == 0) & leaving & (rng.random(ic.size) < 0.6)
     paid_at = pd.Series(paid.astype("datetime64[s]")).where(~arrears & (paid < p.end))
     return pd.DataFrame(
         {

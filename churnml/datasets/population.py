@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from churnml.constants import CAUSES, DAY_SECONDS
+from churnml.datasets.comebacks import NEVER, Comebacks, simulate_comebacks
 from churnml.datasets.retention import RetentionProgramme, simulate_retention
 
 __all__ = ["INDUSTRIES", "REGIONS", "SEGMENTS", "Population", "draw_population"]
@@ -69,6 +70,8 @@ class Population:
     seas: np.ndarray
     won: np.ndarray
     interventions: pd.DataFrame | None
+    return_at: np.ndarray
+    comeback_truth: dict | None
 
     def cat(self, index: np.ndarray) -> pd.Categorical:
         """Customer ids for integer customer indices (a categorical: cheap to build and to sort)."""
@@ -87,6 +90,10 @@ class Population:
         )
         if self.interventions is not None:
             truth["won_back"] = self.won
+        if self.comeback_truth is not None:
+            truth["return_date"] = pd.Series(self.return_at.astype("datetime64[s]")).where(self.return_at < NEVER)
+            for name, values in self.comeback_truth.items():
+                truth[name] = values
         return truth
 
 
@@ -100,8 +107,12 @@ def draw_population(
     mix: dict[str, float],
     false_alarm_rate: float,
     programme: tuple[RetentionProgramme, np.random.Generator] | None = None,
+    comebacks: tuple[Comebacks, np.random.Generator] | None = None,
 ) -> Population:
-    """Draw one chunk of ``n`` customers (see the module docstring); ``programme`` simulates a retention programme."""
+    """Draw one chunk of ``n`` customers (see the module docstring).
+
+    ``programme`` simulates a retention programme; ``comebacks`` lets churners return, with a win-back programme.
+    """
     m = edges_s.size - 1
     start, end = int(edges_s[0]), int(edges_s[-1])
     month_start = edges_s[:-1]
@@ -173,17 +184,26 @@ def draw_population(
         churner = churner & ~won
         churn_at = np.where(won, np.iinfo(np.int64).max, churn_at)
         signal = np.where(won[:, None] & (np.arange(m)[None, :] > handled_month[:, None]), 0.0, signal)
+    return_at, comeback_truth = np.full(n, NEVER), None
+    if comebacks is not None:
+        return_at, winback, comeback_truth = simulate_comebacks(*comebacks, month_start, end, churner, churn_at, cause, segment)
+        interventions = winback if interventions is None else pd.concat([interventions, winback], ignore_index=True)
+        # a returner comes back clean: no churn signal from its return month on
+        signal = np.where(month_start[None, :] + month_len[None, :] > return_at[:, None], 0.0, signal)
     price_s, service_s, needs_s = (np.where(eff_cause[:, None] == k, signal, 0.0) for k in range(3))
 
-    # ---- active windows per customer-month
+    # ---- active windows per customer-month: before the churn date, or from the return on (never both in one month)
     lo = np.maximum(month_start[None, :], signup[:, None])
     hi = np.minimum(edges_s[1:][None, :], churn_at[:, None])
-    win_len = np.maximum(hi - lo, 0)
-    win_start = lo
+    back = np.maximum(month_start[None, :], return_at[:, None])
+    again = back < edges_s[1:][None, :]
+    win_start = np.where(again, back, lo)
+    win_len = np.maximum(np.where(again, edges_s[1:][None, :] - back, hi - lo), 0)
     active = win_len / month_len[None, :]
     seas = season[industry]
     return Population(
         n, m, offset, ids, edges_s, start, end, month_start, month_len, signup, industry, segment, region, seg_scale,
         base_freq, base_amount, base_logins, base_features, breadth, pay_delay, responder, has_contract, churner, churn_at,
         cause, onset, false_alarm, signal, price_s, service_s, needs_s, win_start, win_len, active, seas, won, interventions,
+        return_at, comeback_truth,
     )

@@ -47,6 +47,10 @@ reaches in time: their churn is cancelled and their signals fade. The
 ``outcome`` (it credits itself with every handled customer that stays, churner
 or not: the bias the control group exposes).
 
+Comebacks (optional, ``comebacks=Comebacks()``): churners come back at a
+planted hazard that depends on their cause and value, and a win-back
+programme with a control group lifts it (:mod:`churnml.datasets.comebacks`).
+
 Everything is vectorised over a customers x months grid and generated in
 chunks of 50,000 customers, each with its own seed derived from ``seed``, so
 the in-memory world and the chunked Parquet world are identical and memory is
@@ -65,6 +69,7 @@ import pandas as pd
 from churnml.constants import CAUSES
 from churnml.data.tables import Tables, from_pandas
 from churnml.datasets import generators
+from churnml.datasets.comebacks import Comebacks
 from churnml.datasets.population import draw_population
 from churnml.datasets.retention import RetentionProgramme
 from churnml.files import atomic_path
@@ -87,6 +92,7 @@ def make_synthetic(
     false_alarm_rate: float = 0.1,
     tables: tuple[str, ...] | None = None,
     retention: RetentionProgramme | None = None,
+    comebacks: Comebacks | None = None,
 ) -> tuple[Tables, pd.DataFrame]:
     """Generate a synthetic churn world in memory.
 
@@ -111,6 +117,10 @@ def make_synthetic(
         Keep only these tables (``("orders",)`` gives a retailer's order log).
     retention : RetentionProgramme, optional
         Simulate a retention programme and add the ``interventions`` table.
+    comebacks : Comebacks, optional
+        Let churners come back, with a win-back programme and its control
+        group (rows of kind ``winback`` in ``interventions``; see
+        :mod:`churnml.datasets.comebacks`).
 
     Returns
     -------
@@ -130,7 +140,7 @@ def make_synthetic(
     """
     frames, truth = synthetic_frames(
         n_customers, months, seed, start=start, churn_rate=churn_rate, cause_mix=cause_mix,
-        false_alarm_rate=false_alarm_rate, retention=retention,
+        false_alarm_rate=false_alarm_rate, retention=retention, comebacks=comebacks,
     )
     if tables is not None:
         frames = {k: v for k, v in frames.items() if k in tables}
@@ -188,6 +198,7 @@ def _chunks(
     cause_mix: dict[str, float] | None = None,
     false_alarm_rate: float = 0.1,
     retention: RetentionProgramme | None = None,
+    comebacks: Comebacks | None = None,
 ) -> Iterator[tuple[dict[str, pd.DataFrame], pd.DataFrame]]:
     if n_customers < 1 or months < 3:
         raise ValueError(f"need n_customers >= 1 and months >= 3, got {n_customers} and {months}")
@@ -208,12 +219,13 @@ def _chunks(
         rng = np.random.default_rng([seed, index])
         # the programme draws from its own stream: with or without it, the same customers churn for the same causes
         programme = (retention, np.random.default_rng([seed, index, 1])) if retention is not None else None
-        yield chunk(rng, n, offset, edges_s, market, churn_rate, mix, false_alarm_rate, programme)
+        returns = (comebacks, np.random.default_rng([seed, index, 2])) if comebacks is not None else None
+        yield chunk(rng, n, offset, edges_s, market, churn_rate, mix, false_alarm_rate, programme, returns)
 
 
-def chunk(rng, n, offset, edges_s, market, churn_rate, mix, false_alarm_rate, programme=None):
+def chunk(rng, n, offset, edges_s, market, churn_rate, mix, false_alarm_rate, programme=None, comebacks=None):
     """One chunk's raw tables and ground truth: the population, then each table's generator in a fixed order."""
-    p = draw_population(rng, n, offset, edges_s, market, churn_rate, mix, false_alarm_rate, programme)
+    p = draw_population(rng, n, offset, edges_s, market, churn_rate, mix, false_alarm_rate, programme, comebacks)
     frames: dict[str, pd.DataFrame] = {}
     frames["orders"], spend = generators.orders(rng, p)
     frames["invoices"] = generators.invoices(rng, p, spend)
