@@ -33,13 +33,13 @@ import numpy as np
 import pandas as pd
 
 from churnml.config import Config
-from churnml.constants import CAUSES, DAY_SECONDS, MONTH_DAYS
+from churnml.constants import CAUSES, MONTH_DAYS
+from churnml.datasets.retention import DAY
 from churnml.messages import text
 
 __all__ = ["Comebacks", "planted_return_probability", "simulate_comebacks"]
 
-DAY = int(DAY_SECONDS)
-NEVER = np.iinfo(np.int64).max
+NEVER = np.iinfo(np.int64).max  # a time that never comes: no churn, no return
 CAUSE_ORDER = (*CAUSES, "none")  # the population's cause codes 0-3
 TIERS = ("low", "medium", "high")  # by segment: small, medium, large
 

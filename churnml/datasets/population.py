@@ -16,16 +16,15 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from churnml.constants import CAUSES, DAY_SECONDS
+from churnml.constants import CAUSES
 from churnml.datasets.comebacks import NEVER, Comebacks, simulate_comebacks
-from churnml.datasets.retention import RetentionProgramme, simulate_retention
+from churnml.datasets.retention import DAY, RetentionProgramme, simulate_retention
 
 __all__ = ["INDUSTRIES", "REGIONS", "SEGMENTS", "Population", "draw_population"]
 
 INDUSTRIES = ("retail", "manufacturing", "technology", "healthcare", "logistics", "hospitality")
 SEGMENTS = ("small", "medium", "large")
 REGIONS = ("north", "south", "east", "west")
-DAY = int(DAY_SECONDS)  # the generator counts time in whole seconds
 CAUSE_NAMES = np.array([*CAUSES, "none"])
 
 
@@ -162,7 +161,7 @@ def draw_population(
             moved = dates[rng.integers(0, dates.size, who.size)] + (rng.uniform(30, 90, who.size) * DAY).astype(np.int64)
             ok = (moved > earliest[who]) & (moved < end)
             churn_at[who[ok]] = moved[ok]
-    churn_at = np.where(churner, churn_at, np.iinfo(np.int64).max)
+    churn_at = np.where(churner, churn_at, NEVER)
     lead = rng.integers(1, 5, n) * 30.4 * DAY
     onset = churn_at - lead.astype(np.int64)
     strength = rng.uniform(0.6, 1.0, n)
@@ -182,14 +181,14 @@ def draw_population(
         interventions, won, handled_month = simulate_retention(*programme, month_start, end, signup, churner, churn_at, cause, signal, eff_cause)
         # won back: the churn is cancelled and the signals fade after the action
         churner = churner & ~won
-        churn_at = np.where(won, np.iinfo(np.int64).max, churn_at)
+        churn_at = np.where(won, NEVER, churn_at)
         signal = np.where(won[:, None] & (np.arange(m)[None, :] > handled_month[:, None]), 0.0, signal)
     return_at, comeback_truth = np.full(n, NEVER), None
     if comebacks is not None:
         return_at, winback, comeback_truth = simulate_comebacks(*comebacks, month_start, end, churner, churn_at, cause, segment)
         interventions = winback if interventions is None else pd.concat([interventions, winback], ignore_index=True)
         # a returner comes back clean: no churn signal from its return month on
-        signal = np.where(month_start[None, :] + month_len[None, :] > return_at[:, None], 0.0, signal)
+        signal = np.where(edges_s[1:][None, :] > return_at[:, None], 0.0, signal)
     price_s, service_s, needs_s = (np.where(eff_cause[:, None] == k, signal, 0.0) for k in range(3))
 
     # ---- active windows per customer-month: before the churn date, or from the return on (never both in one month)

@@ -13,7 +13,7 @@ from churnml.messages import text
 
 __all__ = ["RetentionProgramme", "simulate_retention"]
 
-DAY = int(DAY_SECONDS)
+DAY = int(DAY_SECONDS)  # the generators count time in whole seconds
 
 
 @dataclass(frozen=True)
