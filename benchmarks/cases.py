@@ -294,5 +294,118 @@ def score_world(engine: str, world: str, model_dir: str, out: str) -> dict:
     return {"customers": len(written), "warned": int((written.warning_level > 0).sum()), "compute_s": compute_s, "startup_s": startup_s}
 
 
+@case
+def end_to_end(world: str, out: str, train_customers: str) -> dict:
+    """Raw Parquet to both lists on disk, each stage timed: load and validate, fit (on a sample of at most
+    ``train_customers`` customers), the warning list (indicators, scores, causes) and the win-back list, written."""
+    import time
+
+    import churnml as cm
+    from churnml.data.calendar import latest_month_start
+
+    config = {"tracking": {"enabled": False}}
+    seconds, clock = {}, time.perf_counter()
+
+    def lap(stage: str) -> None:
+        nonlocal clock
+        now = time.perf_counter()
+        seconds[stage] = now - clock
+        clock = now
+
+    tables = cm.from_directory(world, config)
+    customers = int(tables["customers"].count().execute())
+    lap("load and validate")
+    fraction = min(1.0, int(train_customers) / customers)
+    model = cm.ChurnModel(config).fit(tables.sample_customers(fraction, seed=0) if fraction < 1 else tables)
+    lap("fit")
+    when = latest_month_start(tables)
+    warnings = cm.score(tables, model, when)
+    lap("warning list")
+    cm.write_outputs(warnings, Path(out) / "warnings")
+    lap("write warning list")
+    lost = cm.winback(tables, model, when)
+    lap("win-back list")
+    cm.write_outputs(lost, Path(out) / "winback")
+    lap("write win-back list")
+    return {
+        "customers": customers, "trained_on": int(round(fraction * customers)), "warned": int((warnings.warning_level > 0).sum()),
+        "listed": len(warnings), "lapsed": len(lost), "stages": seconds,
+    }
+
+
+@case
+def fit_against_hand(customers: str) -> dict:
+    """The default fit and a hand-made pipeline on the same fresh world and snapshot dates, in one process.
+
+    Hand-made: churnml's own ``make_training_frame`` for the fit's dates, one early-stopped ``LGBMClassifier``
+    with the default hyper-parameters and LightGBM's own threading, isotonic ``CalibratedClassifierCV``.
+    Then one customer's score: ``warning_columns`` against the hand-made booster's ``predict`` plus
+    ``shap.TreeExplainer(booster).shap_values`` on the same row; and 1,000 customers against the same hand path.
+    """
+    import time
+    import warnings as python_warnings
+
+    import lightgbm as lgb
+    import shap
+    from sklearn.calibration import CalibratedClassifierCV
+    from sklearn.frozen import FrozenEstimator
+
+    import churnml as cm
+    from churnml.ops.serving import warning_columns
+
+    python_warnings.filterwarnings("ignore", category=UserWarning)
+    world, _ = cm.datasets.make_synthetic(int(customers), months=24, seed=11)
+    config = {"tracking": {"enabled": False}}
+    start = time.perf_counter()
+    model = cm.ChurnModel(config).fit(world)
+    fit_s = time.perf_counter() - start
+    split = model.holdout_.split
+    start = time.perf_counter()
+    frame = cm.make_training_frame(world, sorted({*split.train, *split.calibration, *split.test}), config=config)
+    features = model.schema_.columns
+    train, cal = (model.schema_.transform(split.slice(frame, part)) for part in ("train", "calibration"))
+    y_train, y_cal = (split.slice(frame, part).churned for part in ("train", "calibration"))
+    hand = lgb.LGBMClassifier(
+        n_estimators=2000, learning_rate=0.03, num_leaves=15, min_child_samples=50, subsample=0.8, subsample_freq=1,
+        colsample_bytree=0.8, reg_lambda=1.0, class_weight="balanced", random_state=0, verbose=-1,
+    )
+    hand.fit(train, y_train, eval_X=(cal,), eval_y=(y_cal,), eval_metric="auc", callbacks=[lgb.early_stopping(100, verbose=False)])
+    CalibratedClassifierCV(FrozenEstimator(hand), method="isotonic").fit(cal, y_cal)
+    hand_s = time.perf_counter() - start
+
+    rows = cm.build_indicators(world, split.test[0])[["customer_id", *features]]
+    X = model.schema_.transform(rows)
+    booster = hand.booster_
+    rng = np.random.default_rng(0)
+
+    def p50_ms(fn, picks) -> float:
+        fn(picks[0])  # warm-up
+        times = []
+        for pick in picks:
+            begin = time.perf_counter()
+            fn(pick)
+            times.append(time.perf_counter() - begin)
+        return float(np.percentile(times, 50) * 1e3)
+
+    def by_hand(pick) -> None:
+        x = X.iloc[pick]
+        booster.predict(x)
+        shap.TreeExplainer(booster).shap_values(x)
+
+    singles = [[int(i)] for i in rng.integers(0, len(rows), 200)]
+    warned = np.flatnonzero(model.predict_frame(rows).warning_level.to_numpy() > 0)
+    warned_singles = [[int(i)] for i in rng.choice(warned, 200)]
+    batches = [rng.choice(len(rows), 1000, replace=False) for _ in range(10)]
+    return {
+        "customers": int(customers), "fit_s": fit_s, "hand_s": hand_s, "chosen": model.fitted_.name,
+        "one_hand_ms": p50_ms(by_hand, singles),
+        "one_ms": p50_ms(lambda pick: warning_columns(model, rows.iloc[pick]), singles),
+        "one_warned_ms": p50_ms(lambda pick: warning_columns(model, rows.iloc[pick]), warned_singles),
+        "batch_hand_ms": p50_ms(by_hand, batches),
+        "batch_ms": p50_ms(lambda pick: warning_columns(model, rows.iloc[pick]), batches),
+        "warned_share": float(len(warned) / len(rows)),
+    }
+
+
 if __name__ == "__main__":
     run_here(sys.argv[1], *sys.argv[2:])

@@ -341,6 +341,12 @@ class LightGBMSettings(_Strict):
     class_weight: Literal["balanced"] | None = Field(
         "balanced", description="weight churners up to the non-churners' total; calibration restores probabilities"
     )
+    n_jobs: int = Field(
+        1,
+        ge=1,
+        description="LightGBM threads for fitting and prediction. 1: on churn frames (tens of features, up to a million rows) "
+        "more threads bought little and, on a busy machine, made a fit up to 30x slower (benchmarks/RESULTS.md)",
+    )
 
 
 class ProfitAction(_Strict):
@@ -624,6 +630,13 @@ class SurvivalSettings(_Strict):
     learning_rate: float = Field(
         0.1, gt=0, le=1, description="the hazard model's LightGBM learning rate (its rows repeat each snapshot per period)"
     )
+    negatives_per_event: float | None = Field(
+        6.0,
+        gt=0,
+        description="train the hazards on every event row and on at most this many non-event rows per event (but no fewer than "
+        "min_negatives), drawn at random and weighted back to the true rate (case-control sampling); null: every row",
+    )
+    min_negatives: int = Field(100_000, ge=1, description="non-event rows case-control sampling keeps at least (all when fewer)")
     calibration: Literal["auto", "isotonic", "sigmoid", "none"] = Field(
         "auto",
         description="how the hazards are calibrated on the calibration slice; auto: the method that, fitted on its earlier "

@@ -13,7 +13,7 @@ and :meth:`ChurnModel.score` into the warning list
 (:mod:`churnml.scoring.warning_list`).
 
 After every fit, the functions registered under the entry-point group
-``churnml.fit_hooks`` run; churnml registers :func:`churnml.ops.tracking.track_fit`,
+``churnml.fit_hooks`` run; churnml registers :func:`churnml.ops.hooks.track_fit`,
 which logs the run to MLflow when ``tracking.enabled`` (the default): the
 model does not depend on the tracking module, and another package can add
 its own hook.
@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field, replace
 from importlib.metadata import entry_points
 from pathlib import Path
@@ -235,20 +236,21 @@ class ChurnModel(BaseEstimator):
         self.survival_ = _fit_survival(config, X_train, train, X_cal, cal)
         returns = _fit_returns(config, self.schema_, lapsed, tables)
         self.returns_, self.returns_selection_ = returns.shipped, returns.selection
-        self.simple_baselines_, (self.fitted_, self.baseline_, self.compared_, self.selection_) = _fit_candidates(
-            config, self.survival_, censored, {"train": (X_train, train), "calibration": (X_cal, cal), "test": (X_test, test)}
-        )
-        # censored: most calibration labels are not known yet, the main model's calibrated expected churn stands in for them
-        outcomes = self.fitted_.proba(X_cal) if censored else cal[TARGET].to_numpy()
-        self.policies_ = {
-            fitted.name: choose_policy(config.levels, health_score(fitted.proba(X_cal)), outcomes, len(split.calibration))
-            for fitted in _reported(self)
-        }
-        self.policy_ = self.policies_[self.fitted_.name]
-        known = pd.concat([train, cal])
-        self.peers_ = PeerAverages.fit(known, config.causes.min_peers)
-        self.value_tiers_ = _value_tiers(self, known)
-        self.holdout_ = _holdout(self, split, train, test, X_test, returns)
+        with _remembering(self.survival_):
+            self.simple_baselines_, (self.fitted_, self.baseline_, self.compared_, self.selection_) = _fit_candidates(
+                config, self.survival_, censored, {"train": (X_train, train), "calibration": (X_cal, cal), "test": (X_test, test)}
+            )
+            # censored: most calibration labels are not known yet, the main model's calibrated expected churn stands in for them
+            outcomes = self.fitted_.proba(X_cal) if censored else cal[TARGET].to_numpy()
+            self.policies_ = {
+                fitted.name: choose_policy(config.levels, health_score(fitted.proba(X_cal)), outcomes, len(split.calibration))
+                for fitted in _reported(self)
+            }
+            self.policy_ = self.policies_[self.fitted_.name]
+            known = pd.concat([train, cal])
+            self.peers_ = PeerAverages.fit(known, config.causes.min_peers)
+            self.value_tiers_ = _value_tiers(self, known)
+            self.holdout_ = _holdout(self, split, train, test, X_test, returns)
         self.fitted_ = _refit_at_data_end(self.fitted_, tables, config)
         _run_fit_hooks(self, tables)
         return self
@@ -361,9 +363,10 @@ class ChurnModel(BaseEstimator):
         absent = self.schema_.check(rows.columns, allow_missing)
         out = rows[[c for c in KEYS if c in rows.columns]].copy()
         X = self.schema_.transform(rows)
-        p = self.fitted_.proba(X) if len(rows) else np.array([], dtype="float64")
+        with _remembering(self.survival_):
+            p = self.fitted_.proba(X) if len(rows) else np.array([], dtype="float64")
+            hazards = _churn_hazards(self, X)
         out["churn_probability"], out["health_score"] = p, health_score(p)
-        hazards = _churn_hazards(self, X)
         values = _values(self, rows, p, hazards).set_index(out.index)
         out["warning_level"] = self.policy_.assign(out.health_score.to_numpy(), customer_value(values.clv + values.value_at_risk, config.levels))
         out[["clv", "value_at_risk"]] = values
@@ -449,6 +452,11 @@ def _cold_start(model: ChurnModel, source: Tables | dict | str | pd.DataFrame, a
     model.peers_ = PeerAverages.fit(rows, config.causes.min_peers)
     model.value_tiers_ = _value_tiers(model, rows)
     return model
+
+
+def _remembering(survival: SurvivalModel | None) -> AbstractContextManager:
+    """:meth:`SurvivalModel.remembering` of a fitted hazard model, else nothing."""
+    return survival.remembering() if survival is not None else nullcontext()
 
 
 def _churn_hazards(model: ChurnModel, X: pd.DataFrame) -> np.ndarray | None:

@@ -54,6 +54,8 @@ per-period rate, :meth:`SurvivalModel.pooled`).
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import lightgbm as lgb
@@ -64,11 +66,11 @@ from sklearn.linear_model import LogisticRegression
 
 from churnml.config import LightGBMSettings, SurvivalSettings
 from churnml.constants import MONTH_DAYS
-from churnml.models.lightgbm import booster_importance, fit_early_stopped, make_lightgbm
+from churnml.models.lightgbm import booster_importance, fit_early_stopped, make_lightgbm, prediction_threads
 from churnml.models.treeshap import FastTreeShap
 
 __all__ = [
-    "PERIOD", "AtHorizon", "SurvivalModel", "choose_curve", "churned_within", "curve_log_likelihood", "person_periods",
+    "PERIOD", "AtHorizon", "SurvivalModel", "case_control", "choose_curve", "churned_within", "curve_log_likelihood", "person_periods",
     "snapshot_log_likelihoods",
 ]
 
@@ -104,17 +106,59 @@ def person_periods(X: pd.DataFrame, event_period: pd.Series, periods_observed: p
     >>> rows.assign(y=y).values.tolist()
     [[1.0, 1.0, 0.0], [1.0, 2.0, 1.0], [2.0, 1.0, 0.0], [2.0, 2.0, 0.0], [2.0, 3.0, 0.0]]
     """
+    rows, period, y = _person_period_index(event_period, periods_observed, periods)
+    return _expand(X, rows, period), y
+
+
+def _person_period_index(event_period: pd.Series, periods_observed: pd.Series, periods: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`person_periods` as positions: the snapshot row of each customer-period, its period (1-based) and its event flag."""
     event = event_period.to_numpy(dtype="float64")
     observed = np.minimum(periods_observed.to_numpy(dtype="int64"), periods)
     counts = np.where(np.isnan(event), observed, np.minimum(np.nan_to_num(event, nan=0).astype("int64"), observed))
     counts = np.maximum(counts, 0)
-    rows = np.repeat(np.arange(len(X)), counts)
+    rows = np.repeat(np.arange(len(event)), counts)
     starts = np.repeat(np.cumsum(counts) - counts, counts)
     period = np.arange(len(rows)) - starts + 1
+    return rows, period, (period == event[rows]).astype("int64")
+
+
+def _expand(X: pd.DataFrame, rows: np.ndarray, period: np.ndarray) -> pd.DataFrame:
+    """``X``'s rows at positions ``rows``, with the ``period`` column."""
     out = X.iloc[rows].reset_index(drop=True)
     out[PERIOD] = period.astype("float64")
-    y = (period == event[rows]).astype("int64")
-    return out, y
+    return out
+
+
+def case_control(y: np.ndarray, negatives_per_event: float | None, min_negatives: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Every event row and at most ``negatives_per_event`` random non-event rows per event (at least ``min_negatives``), weighted.
+
+    A non-event row kept with probability ``q`` weighs ``1 / q``, so the
+    weighted log-loss, and the hazards it fits, are unbiased for the full
+    rows (case-control sampling with inverse-probability weights). Measured
+    on a 10,000-customer world's 612,000 customer-period rows (2.3% events),
+    6 non-events per event: 9.5 s instead of 70 s to fit, test AUC at 90 days
+    0.902 against 0.901 with every row; on a 4,000-customer world (243,000
+    rows) 6 per event lost 0.007 AUC where 100,000 non-events kept it, hence
+    the floor.
+
+    Returns
+    -------
+    (positions kept, weights)
+
+    Examples
+    --------
+    >>> y = np.r_[np.ones(100), np.zeros(9900)]
+    >>> keep, weight = case_control(y, 6.0, 100, seed=0)
+    >>> bool(len(keep) < 1000), bool(abs(weight.sum() / len(y) - 1) < 0.05)
+    (True, True)
+    """
+    events = int(y.sum())
+    wanted = max(negatives_per_event * events, min_negatives) if negatives_per_event is not None else np.inf
+    share = min(1.0, wanted / max(len(y) - events, 1))
+    if share >= 1.0:
+        return np.arange(len(y)), np.ones(len(y))
+    keep = np.flatnonzero((y == 1) | (np.random.default_rng(seed).random(len(y)) < share))
+    return keep, np.where(y[keep] == 1, 1.0, 1.0 / share)
 
 
 def churned_within(event_period: np.ndarray, periods_observed: np.ndarray, k: int, event: str) -> np.ndarray:
@@ -304,22 +348,26 @@ class SurvivalModel:
             keep = train.sample(frac=settings.max_rows / (expected * len(train)), random_state=seed).index
             logger.info("survival model: %d of %d training snapshots (survival.max_rows)", len(keep), len(train))
             X_train, train = X_train.loc[keep], train.loc[keep]
-        rows, y = person_periods(X_train, train.event_period, train.periods_observed, settings.periods)
+        positions, period, y = _person_period_index(train.event_period, train.periods_observed, settings.periods)
         cal_rows, cal_y = person_periods(X_cal, cal.event_period, cal.periods_observed, settings.periods)
         if event == "return" and min(y.sum(), cal_y.sum()) < MIN_EVENTS:
             return cls.pooled(pd.concat([train, cal]), settings, event)
         if y.sum() == 0 or cal_y.sum() == 0:
             raise ValueError(f"the survival model saw no {event} in the training or calibration periods")
+        keep, weight = case_control(y, settings.negatives_per_event, settings.min_negatives, seed)
+        rows, y = _expand(X_train, positions[keep], period[keep]), y[keep]
         # hazards are probabilities in their own right: no class weights, so the calibrator has little to repair
         model = make_lightgbm(lightgbm.model_copy(update={"class_weight": None, "learning_rate": settings.learning_rate}), seed)
-        fit_early_stopped(model, rows, y, cal_rows, cal_y, metric="binary_logloss", rounds=lightgbm.early_stopping_rounds)
+        fit_early_stopped(
+            model, rows, y, cal_rows, cal_y, metric="binary_logloss", rounds=lightgbm.early_stopping_rounds, sample_weight=weight
+        )
         raw = model.predict_proba(cal_rows)[:, 1]
         dates, _ = person_periods(cal[["as_of"]], cal.event_period, cal.periods_observed, settings.periods)
         method = settings.calibration if settings.calibration != "auto" else choose_calibration(raw, cal_y, dates.as_of.to_numpy())
         calibrator = fit_calibrator(method, raw, cal_y)
         logger.info(
-            "%s model: %d customer-period rows (%d events), %d trees; %s calibration on %d rows",
-            event, len(rows), int(y.sum()), model.best_iteration_ or model.n_estimators, method, len(cal_rows),
+            "%s model: %d customer-period rows (%d events, weighted to %d rows), %d trees; %s calibration on %d rows",
+            event, len(rows), int(y.sum()), round(weight.sum()), model.best_iteration_ or model.n_estimators, method, len(cal_rows),
         )
         return cls(model, calibrator, settings.period_days, settings.periods, list(settings.horizons_days), event, calibration=method)
 
@@ -343,15 +391,40 @@ class SurvivalModel:
         """The columns :meth:`predict` returns, in order."""
         return [f"p_churn_{h}d" for h in self.horizons_days] + ["survival_curve", "expected_active_months"]
 
+    @contextmanager
+    def remembering(self) -> Iterator[None]:
+        """Within the block, :meth:`hazards` of the same frame object is computed once.
+
+        A fit and a scoring call ask for the hazards of one feature frame
+        several times (the probability, the curve, the values); they do not
+        change the frame in between. Outside the block nothing is kept.
+        """
+        if hasattr(self, "_remembered"):  # an enclosing block remembers already
+            yield
+            return
+        self._remembered: dict[int, tuple[pd.DataFrame, np.ndarray]] = {}
+        try:
+            yield
+        finally:
+            del self._remembered
+
     def hazards(self, X: pd.DataFrame) -> np.ndarray:
         """Calibrated hazard per row and period, shape (rows, periods)."""
+        remembered = getattr(self, "_remembered", None)
+        if remembered is not None and id(X) in remembered:
+            return remembered[id(X)][1]
+        hazards = self._hazards(X)
+        if remembered is not None:
+            remembered[id(X)] = (X, hazards)  # the frame is kept too, so that its id is not reused
+        return hazards
+
+    def _hazards(self, X: pd.DataFrame) -> np.ndarray:
         if not len(X):
             return np.empty((0, self.periods))
         if self.estimator is None:
             return np.tile(self.rates, (len(X), 1))
-        rows = X.iloc[np.repeat(np.arange(len(X)), self.periods)].reset_index(drop=True)
-        rows[PERIOD] = np.tile(np.arange(1, self.periods + 1, dtype="float64"), len(X))
-        raw = self.estimator.predict_proba(rows)[:, 1]
+        rows = _expand(X, np.repeat(np.arange(len(X)), self.periods), np.tile(np.arange(1, self.periods + 1), len(X)))
+        raw = self.estimator.predict_proba(rows, num_threads=prediction_threads(len(rows)))[:, 1]
         hazards = raw if self.calibrator is None else self.calibrator.predict(raw)
         return hazards.reshape(len(X), self.periods)
 

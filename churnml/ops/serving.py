@@ -157,8 +157,15 @@ def check_request(model, rows: pd.DataFrame, allow_missing: bool = False) -> Non
         model.schema_.check(rows.columns, allow_missing)
     except ValueError as err:
         raise RequestError(str(err)) from None
-    for column in model.schema_.numeric:
-        if column in rows:
+    numeric = [c for c in model.schema_.numeric if c in rows]
+    # numbers already: one vectorised look for extremes; the column-by-column check only where it can find something
+    plain = [c for c in numeric if pd.api.types.is_numeric_dtype(rows[c]) and not pd.api.types.is_bool_dtype(rows[c])]
+    flagged = set()
+    if plain:
+        values = np.abs(rows[plain].to_numpy(dtype="float64", na_value=np.nan))
+        flagged = {c for c, bad in zip(plain, (values > MAX_ABS_VALUE).any(axis=0), strict=True) if bad}
+    for column in numeric:
+        if column in flagged or column not in plain:
             _check_numbers(rows, column)
     for column in model.schema_.categorical:
         if column in rows:

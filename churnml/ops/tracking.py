@@ -1,6 +1,6 @@
 """MLflow: every training run recorded, every model registered, any model loadable.
 
-:func:`log_run` is the one call. :func:`track_fit` makes it after every
+:func:`log_run` is the one call. :func:`churnml.ops.hooks.track_fit` makes it after every
 ``ChurnModel.fit`` unless ``tracking.enabled`` is false: it is registered
 as a fit hook (the entry point ``churnml.fit_hooks`` in ``pyproject.toml``),
 so the model does not depend on this module. A run holds:
@@ -64,17 +64,11 @@ from churnml.model import ChurnModel
 from churnml.ops.registry import DEFAULT_EXPERIMENT, TrackingError, alias_new_version, tracking_uri
 from churnml.ops.serving import warning_columns
 
-__all__ = ["close_abandoned_runs", "data_fingerprint", "flatten", "log_run", "track_fit"]
+__all__ = ["close_abandoned_runs", "data_fingerprint", "flatten", "log_run"]
 
 logger = logging.getLogger(__name__)
 
 PYFUNC_CODE = Path(__file__).with_name("pyfunc_model.py")
-
-
-def track_fit(model: ChurnModel, tables: Tables | None) -> None:
-    """The fit hook: log the fitted model's run when ``tracking.enabled`` (see the module docstring)."""
-    if model.config_.tracking.enabled:
-        log_run(model, tables)
 
 
 def _experiment(settings: TrackingSettings) -> str:
