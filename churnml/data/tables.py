@@ -189,6 +189,26 @@ class Tables(Mapping[str, ir.Table]):
 
         return Tables(self.con, self._filtered(keep), self.report, self.sampling)
 
+    def only_customers(self, ids) -> Tables:
+        """The customers among ``ids`` (any iterable of customer ids), with all their rows.
+
+        For work on a few customers of a large base (the win-back list
+        explains its lapsed customers at their own loss dates): the engine
+        computes their indicators only, through a semi-join, not a list of
+        ids spelled into the query. Where the data begin and end stays the
+        whole base's: it does not depend on which customers are looked at.
+        """
+        wanted = ibis.memtable(pd.DataFrame({"customer_id": pd.Series(list(ids), dtype="object").astype("string").drop_duplicates()}))
+
+        def keep(t: ir.Table) -> ir.BooleanValue:
+            return t.customer_id.isin(wanted.customer_id.cast(t.customer_id.type()))
+
+        subset = Tables(self.con, self._filtered(keep), self.report, self.sampling)
+        for name in self:
+            self.data_end(name)
+        subset._ranges, subset._ends = dict(self._ranges), dict(self._ends)
+        return subset
+
     def _filtered(self, keep) -> dict[str, ir.Table]:
         # the same rule in every table: a customer is in or out everywhere, and no join is needed
         return {name: (t.filter(keep(t)) if SCHEMA[name].has_customer else t) for name, t in self._tables.items()}

@@ -138,7 +138,7 @@ def winback(
     out["loss_snapshot"] = out.lost_on.map(lambda d: next_month_start(d) if pd.notna(d) else pd.NaT)
     out = out.merge(_at_loss(tables, model, out, language), on="customer_id", how="left", validate="one_to_one")
 
-    now = build_indicators(tables, as_of, config)
+    now = build_indicators(tables.only_customers(out.customer_id) if len(out) else tables, as_of, config)
     now = now[now.customer_id.isin(out.customer_id)]
     back = model.predict_return(now)[["customer_id", "return_probability"]]
     out = out.merge(back, on="customer_id", how="left", validate="one_to_one")
@@ -177,7 +177,8 @@ def _at_loss(tables: Tables, model, lost: pd.DataFrame, language: str) -> pd.Dat
     # the reasons compare with the customer's own row one recent window earlier, when the data reach that far back
     earlier_of = {d: d - pd.DateOffset(months=config.indicators.recent_months) for d in snapshots}
     earlier_of = {d: e for d, e in earlier_of.items() if e > tables.data_start()}
-    panel = build_indicators(tables, sorted(set(snapshots) | set(earlier_of.values())), config)
+    # only the lapsed customers' indicators: at each of the many loss dates, every customer's cost minutes at a million
+    panel = build_indicators(tables.only_customers(when.customer_id), sorted(set(snapshots) | set(earlier_of.values())), config)
     keys = when[["customer_id", "loss_snapshot"]]
     rows = keys.merge(panel, left_on=["customer_id", "loss_snapshot"], right_on=["customer_id", "as_of"]).drop(columns="loss_snapshot")
     earlier = keys.assign(as_of=keys.loss_snapshot.map(earlier_of)).drop(columns="loss_snapshot").merge(panel, on=["customer_id", "as_of"])
