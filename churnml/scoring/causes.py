@@ -36,7 +36,7 @@ import logging
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, cached_property
 
 import numpy as np
 import pandas as pd
@@ -73,10 +73,13 @@ def cause_shares(contributions: pd.DataFrame, indicator_causes: dict[str, str]) 
     >>> cause_shares(c, {"complaints_3m": "service", "price_tickets_3m": "price", "tenure_months": "none"}).round(2).to_dict("records")
     [{'price': 0.25, 'service': 0.75, 'needs_change': 0.0}, {'price': 0.0, 'service': 0.0, 'needs_change': 0.0}]
     """
-    risk = contributions.clip(lower=0.0)
-    sums = pd.DataFrame({cause: risk[[c for c in risk.columns if indicator_causes.get(c) == cause]].sum(axis=1) for cause in CAUSES})
-    total = sums.sum(axis=1)
-    return sums.div(total.where(total > 0), axis=0).fillna(0.0)
+    # numpy, not a pandas frame per cause: one scoring request is a single row, and pandas' overhead was most of its time
+    risk = np.clip(contributions.to_numpy(dtype="float64"), 0.0, None)
+    columns = np.asarray([indicator_causes.get(c) for c in contributions.columns], dtype=object)
+    sums = np.column_stack([np.nansum(risk[:, columns == cause], axis=1) for cause in CAUSES]) if len(risk) else np.zeros((0, len(CAUSES)))
+    total = sums.sum(axis=1, keepdims=True)
+    shares = np.divide(sums, total, out=np.zeros_like(sums), where=total > 0)
+    return pd.DataFrame(shares, index=contributions.index, columns=list(CAUSES))
 
 
 def top_drivers(contributions: pd.DataFrame, indicator_causes: dict[str, str], k: int) -> list[list[str]]:
@@ -111,13 +114,23 @@ class PeerAverages:
         """(who the peers are, in words, and their average) for one customer and indicator."""
         return self.lookups()(row, indicator, language)
 
-    def lookups(self):
-        """:meth:`lookup` over plain dictionaries, for many rows (a pandas look-up per reason was a third of a list's time)."""
-        groups = {  # key -> group with enough peers -> indicator -> average
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()
+        state.pop("_plain", None)  # rebuilt from the frames after loading
+        return state
+
+    @cached_property
+    def _plain(self) -> tuple[dict, dict]:
+        """The averages as plain dictionaries: key -> group with enough peers -> indicator -> average, and overall."""
+        groups = {
             key: {group: averages for group, averages in self.by[key].to_dict("index").items() if self.sizes[key].get(group, 0) >= self.min_peers}
             for key in ("industry", "segment") if key in self.by
         }
-        overall = {k: float(v) for k, v in self.overall.items()}
+        return groups, {k: float(v) for k, v in self.overall.items()}
+
+    def lookups(self):
+        """:meth:`lookup` over plain dictionaries, for many rows (a pandas look-up per reason was a third of a list's time)."""
+        groups, overall = self._plain
 
         def lookup(row: Mapping, indicator: str, language: str = "en") -> tuple[str, float]:
             for key, averages in groups.items():
