@@ -305,10 +305,71 @@ def engines(scale: int) -> list[str]:
     return lines
 
 
+def cost(scale: int) -> list[str]:
+    n = 10_000 // scale
+    r = run_isolated("fit_against_hand", n)
+    return [
+        "## Cost against a hand-made pipeline",
+        "",
+        f"One process, a fresh {n:,}-customer, 24-month world (`make_synthetic(seed=11)`). **Default fit**:",
+        "`ChurnModel({'tracking': {'enabled': False}}).fit(world)`: indicators and labels for every labelled month and the",
+        "lapsed snapshots, the rule scorecard, LightGBM, the hazard model, the return model, RFM logistic regression, BG/NBD",
+        "and Pareto/NBD, calibration, selection, warning policies, values and the scored test slice. **Hand-made**: churnml's own",
+        "`make_training_frame` for the same snapshot dates, one early-stopped `LGBMClassifier` (the default hyper-parameters,",
+        "LightGBM's own threading) and isotonic `CalibratedClassifierCV(FrozenEstimator(...))`. **One customer**: p50 of 200",
+        "random rows of the test snapshot through `churnml.ops.serving.warning_columns` (probability, health, level, values,",
+        "survival curve; causes and reasons for the warned), against the hand-made booster's `predict` plus",
+        "`shap.TreeExplainer(booster).shap_values` on the same row (an explained score written by hand); and the same for",
+        "10 random sets of 1,000 rows.",
+        "",
+        "| | churnml | hand-made | ratio |",
+        "|---|---:|---:|---:|",
+        f"| default fit (s) | {r['fit_s']:.1f} | {r['hand_s']:.1f} | {r['fit_s'] / r['hand_s']:.2f}x |",
+        f"| one customer, p50 (ms) | {r['one_ms']:.1f} | {r['one_hand_ms']:.1f} | {r['one_ms'] / r['one_hand_ms']:.2f}x |",
+        f"| one warned customer (explained), p50 (ms) | {r['one_warned_ms']:.1f} | {r['one_hand_ms']:.1f} | {r['one_warned_ms'] / r['one_hand_ms']:.2f}x |",
+        f"| 1,000 customers, p50 (ms) | {r['batch_ms']:.0f} | {r['batch_hand_ms']:.0f} | {r['batch_ms'] / r['batch_hand_ms']:.2f}x |",
+        "",
+        f"The fit chose `{r['chosen']}` for `churn_probability`; {r['warned_share']:.0%} of the test snapshot is warned.",
+        "",
+    ]
+
+
+def end_to_end(scale: int) -> list[str]:
+    import tempfile
+
+    train_customers = 20_000 // scale
+    lines = [
+        "## End to end: raw Parquet to both lists",
+        "",
+        "`python -m benchmarks.cases end_to_end WORLD OUT 20000`, one process per size: `from_directory` (load and validate",
+        f"the 24-month world's Parquet), the default fit on a sample of {train_customers:,} customers drawn by",
+        "`Tables.sample_customers` on the engine (MLflow off), `churnml.score` of every customer as of the month after the",
+        "data (indicators then and 3 months earlier, statuses, probabilities, values, TreeSHAP causes and reasons for the",
+        "warned), `churnml.winback` (every lapsed customer explained at its loss date, return probability, value), both",
+        "written with `write_outputs` (Parquet and the people's CSV). Peak RSS is the whole process.",
+        "",
+        "| customers | wall (s) | peak RSS (GiB) | warned | lapsed | load and validate | fit | warning list | win-back list | writing |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for n in (10_000 // scale, 100_000 // scale, 1_000_000 // scale):
+        with tempfile.TemporaryDirectory() as tmp:
+            r = run_isolated("end_to_end", _world(n), tmp, train_customers)
+        st = r["stages"]
+        share = lambda *names: f"{sum(st[k] for k in names):.0f} s ({sum(st[k] for k in names) / r['wall_s']:.0%})"  # noqa: E731
+        lines.append(
+            f"| {n:,} | {r['wall_s']:.0f} | {r['peak_gb']:.2f} | {r['warned']:,} | {r['lapsed']:,} | {share('load and validate')} | "
+            f"{share('fit')} | {share('warning list')} | {share('win-back list')} | {share('write warning list', 'write win-back list')} |"
+        )
+    return lines + [""]
+
+
 SUITES = {
-    "generator": generator, "indicators": indicators, "training": training, "causes": causes, "serving": serving, "engines": engines,
+    "cost": cost, "end_to_end": end_to_end, "generator": generator, "indicators": indicators, "training": training, "causes": causes,
+    "serving": serving, "engines": engines,
 }
 TITLES = {
+    "cost": "## Cost against a hand-made pipeline",
+    "end_to_end": "## End to end: raw Parquet to both lists",
     "generator": "## Synthetic world generator",
     "indicators": "## Indicator engine",
     "training": "## Model training",

@@ -66,7 +66,7 @@ from sklearn.linear_model import LogisticRegression
 
 from churnml.config import LightGBMSettings, SurvivalSettings
 from churnml.constants import MONTH_DAYS
-from churnml.models.lightgbm import booster_importance, fit_early_stopped, make_lightgbm, prediction_threads
+from churnml.models.lightgbm import as_matrix, booster_importance, fit_early_stopped, make_lightgbm, prediction_threads
 from churnml.models.treeshap import FastTreeShap
 
 __all__ = [
@@ -77,6 +77,7 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 PERIOD = "period"  # the feature that says which period after as_of a row is about
+HAZARD_CHUNK = 50_000  # customers whose period rows are predicted at once (600,000 rows x 60 features: 290 MB)
 MIN_EVENTS = 20  # fewer events in the training or calibration periods: the pooled life table, not trees
 
 
@@ -423,8 +424,16 @@ class SurvivalModel:
             return np.empty((0, self.periods))
         if self.estimator is None:
             return np.tile(self.rates, (len(X), 1))
-        rows = _expand(X, np.repeat(np.arange(len(X)), self.periods), np.tile(np.arange(1, self.periods + 1), len(X)))
-        raw = self.estimator.predict_proba(rows, num_threads=prediction_threads(len(rows)))[:, 1]
+        booster = self.estimator.booster_
+        column = booster.feature_name().index(PERIOD)
+        periods = np.arange(1, self.periods + 1, dtype="float64")
+        raw = np.empty(len(X) * self.periods)
+        # in numpy, a bounded number of customers at a time: their rows repeated once per period, only the period differing
+        for start in range(0, len(X), HAZARD_CHUNK):
+            matrix = as_matrix(booster, X.iloc[start : start + HAZARD_CHUNK].assign(**{PERIOD: 0.0}))
+            rows = np.repeat(matrix, self.periods, axis=0)
+            rows[:, column] = np.tile(periods, len(matrix))
+            raw[start * self.periods : start * self.periods + len(rows)] = booster.predict(rows, num_threads=prediction_threads(len(rows)))
         hazards = raw if self.calibrator is None else self.calibrator.predict(raw)
         return hazards.reshape(len(X), self.periods)
 

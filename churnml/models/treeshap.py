@@ -14,6 +14,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from churnml.models.lightgbm import as_matrix
+
 __all__ = ["FastTreeShap"]
 
 # LightGBM treats |x| <= kZeroThreshold as zero for missing_type "Zero"
@@ -73,20 +75,6 @@ class FastTreeShap:
                 steps.append((f, np.r_[below, len(mine) + 1, len(mine) + 2], len(mine) + 3))
             self.trees.append(steps)
 
-    def _matrix(self, X: pd.DataFrame) -> np.ndarray:
-        """X in LightGBM's numeric representation (categories as their training codes)."""
-        categories = iter(self.booster.pandas_categorical or [])
-        out = np.empty((len(X), len(self.feature_names)), dtype="float64")
-        for j, name in enumerate(self.feature_names):
-            col = X[name]
-            if isinstance(col.dtype, pd.CategoricalDtype):
-                codes = pd.Categorical(col, categories=next(categories)).codes.astype("float64")
-                codes[codes < 0] = np.nan
-                out[:, j] = codes
-            else:
-                out[:, j] = col.to_numpy(dtype="float64", na_value=np.nan)
-        return out
-
     def _codes(self, data: np.ndarray) -> dict[int, np.ndarray]:
         """Per split feature: the interval between all thresholds (NaN and zero apart), or the category."""
         codes = {}
@@ -104,8 +92,8 @@ class FastTreeShap:
     def contributions(self, X: pd.DataFrame) -> np.ndarray:
         """SHAP values, shape ``(n, n_features + 1)``; the last column is the expected value."""
         if len(X) <= _SMALL:
-            return self.booster.predict(X[self.feature_names], pred_contrib=True)
-        data = self._matrix(X)
+            return self.booster.predict(as_matrix(self.booster, X), pred_contrib=True)
+        data = as_matrix(self.booster, X)
         codes = self._codes(data)
         category_radix = {f: int(c.max()) + 1 for f, c in codes.items() if f not in self.bounds}
         n = len(data)
