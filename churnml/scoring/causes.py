@@ -244,45 +244,55 @@ def explain(
         Language of the reasons and actions.
     """
     causes = settings.indicator_causes
-    out = pd.DataFrame(index=rows.index)
     tier = tiers.tier(value)
-    out["value_tier"] = tier
-    out["quadrant"] = quadrant(tier, health, settings.loyal_health)
-    for col in ("primary_cause", "cause_shares", "top_indicators", "reasons", "action", "owner"):
-        out[col] = pd.Series([None] * len(out), index=out.index, dtype=object)
-    if contributions.empty:
-        return out
-    shares = cause_shares(contributions, causes)
-    primary = shares.idxmax(axis=1).where(shares.sum(axis=1) > 0)
-    # the primary cause's own drivers first: the first reason explains the cause
-    drivers = [
-        sorted(names, key=lambda n, cause=cause: causes[n] != cause)
-        for names, cause in zip(top_drivers(contributions, causes, settings.top_indicators), primary, strict=True)
-    ]
-    idx = contributions.index
-    out.loc[idx, "primary_cause"] = primary
-    out.loc[idx, "cause_shares"] = pd.Series(shares.round(12).to_dict("records"), index=idx)
-    out.loc[idx, "top_indicators"] = pd.Series(drivers, index=idx)
-    # plain dicts, not a pandas row per customer: at a million customers the reasons were most of the list's time
-    records = rows.loc[idx].to_dict("records")
+    # columns built as lists and put in a frame once: a scoring request is a single row, for which pandas' per-cell
+    # assignments were most of the time
+    explained = ("primary_cause", "cause_shares", "top_indicators", "reasons", "action", "owner")
+    columns = {col: np.full(len(rows), None, dtype=object) for col in explained}
+    high = (tier == "high").to_numpy()
+    if not contributions.empty:
+        at = rows.index.get_indexer(contributions.index)
+        shares = cause_shares(contributions, causes)
+        primary = shares.idxmax(axis=1).where(shares.sum(axis=1) > 0).to_numpy(dtype=object)
+        top = top_drivers(contributions, causes, settings.top_indicators)
+        # the primary cause's own drivers first: the first reason explains the cause
+        drivers = [sorted(names, key=lambda n, cause=cause: causes[n] != cause) for names, cause in zip(top, primary, strict=True)]
+        columns["primary_cause"][at] = primary
+        columns["cause_shares"][at] = shares.round(12).to_dict("records")
+        columns["top_indicators"][at] = _objects(drivers)
+        columns["reasons"][at] = _objects(_reasons(rows.loc[contributions.index], drivers, peers, earlier, language))
+        high_value = settings.high_value_action or text("playbook.high_value", language)
+        is_warned = warned.to_numpy(dtype=bool)
+        for i, cause, names in zip(at, primary, drivers, strict=True):
+            if not (is_warned[i] and isinstance(cause, str)):
+                continue
+            entry = settings.playbook[cause]
+            columns["owner"][i] = settings.owner_by_indicator.get(names[0], entry.owner) if names else entry.owner
+            action = entry.action or text(f"playbook.{cause}", language)
+            columns["action"][i] = action + (text("playbook.separator", language) + high_value if high[i] else "")
+    out = pd.DataFrame({col: pd.Series(columns[col], index=rows.index, dtype=object) for col in explained}, index=rows.index)
+    out.insert(0, "value_tier", tier)
+    out.insert(1, "quadrant", quadrant(tier, health, settings.loyal_health))
+    return out
+
+
+def _objects(values: list) -> np.ndarray:
+    """A list of lists as a one-dimensional object array (numpy would make it two-dimensional)."""
+    out = np.empty(len(values), dtype=object)
+    out[:] = values
+    return out
+
+
+def _reasons(rows: pd.DataFrame, drivers: list[list[str]], peers: PeerAverages, earlier: pd.DataFrame | None, language: str) -> list[list[str]]:
+    """Each row's reasons, one per driver, over plain dicts (a pandas row per customer was most of a million-row list's time)."""
+    records = rows.to_dict("records")
     if earlier is not None and "customer_id" in rows:
         earlier = earlier[~earlier.index.duplicated()]
-        priors = earlier.reindex(rows.loc[idx, "customer_id"].to_numpy()).to_dict("records")
+        priors = earlier.reindex(rows.customer_id.to_numpy()).to_dict("records")
     else:
         priors = [{}] * len(records)
     lookup = peers.lookups()
-    reasons = [
+    return [
         [reason_text(row, n, prior.get(n, np.nan), lookup(row, n, language), language) for n in names]
         for row, prior, names in zip(records, priors, drivers, strict=True)
     ]
-    out.loc[idx, "reasons"] = pd.Series(reasons, index=idx)
-    acting = [i for i in idx if warned.loc[i] and isinstance(out.at[i, "primary_cause"], str)]
-    high_value = settings.high_value_action or text("playbook.high_value", language)
-    for i in acting:
-        cause = out.at[i, "primary_cause"]
-        entry = settings.playbook[cause]
-        top = out.at[i, "top_indicators"]
-        out.at[i, "owner"] = settings.owner_by_indicator.get(top[0], entry.owner) if top else entry.owner
-        action = entry.action or text(f"playbook.{cause}", language)
-        out.at[i, "action"] = action + (text("playbook.separator", language) + high_value if out.at[i, "value_tier"] == "high" else "")
-    return out
