@@ -363,9 +363,8 @@ class ChurnModel(BaseEstimator):
         absent = self.schema_.check(rows.columns, allow_missing)
         out = rows[[c for c in KEYS if c in rows.columns]].copy()
         X = self.schema_.transform(rows)
-        with _remembering(self.survival_):
-            p = self.fitted_.proba(X) if len(rows) else np.array([], dtype="float64")
-            hazards = _churn_hazards(self, X)
+        with _remembering(self.survival_):  # the probability and the values read the same hazards
+            p, hazards = (self.fitted_.proba(X) if len(rows) else np.array([], dtype="float64")), _churn_hazards(self, X)
         out["churn_probability"], out["health_score"] = p, health_score(p)
         values = _values(self, rows, p, hazards).set_index(out.index)
         out["warning_level"] = self.policy_.assign(out.health_score.to_numpy(), customer_value(values.clv + values.value_at_risk, config.levels))
