@@ -58,7 +58,13 @@ def _split_payload(rows: pd.DataFrame) -> dict:
 
 @pytest.fixture(scope="module")
 def run(sample_model):
-    """The run the session's fitted sample model logged (tracking is on by default)."""
+    """The run of the session's fitted sample model, logged as a fit logs it (the fit hook calls log_run(model, tables)).
+
+    The session fits it once with tracking off and shares it between the xdist workers; each worker's
+    MLflow store gets this run here. That a fit itself logs its run is tested below (a fit from tables,
+    a fit against a real tracking server).
+    """
+    cm.ops.tracking.log_run(sample_model)  # sets sample_model.run_id_, as the fit hook does
     return mlflow.get_run(sample_model.run_id_)
 
 
