@@ -217,7 +217,10 @@ def default_tracking_uri(mlflow_store):
 # ------------------------------------------------------------------ running under pytest-xdist
 # Modules that take longest, first: with --dist loadgroup (pyproject's addopts) the workers take work
 # in collection order, so the long ones start at once and the short ones fill in at the end.
-FIRST = ("test_notebooks", "test_jobs", "test_faults", "test_quality", "test_tracking", "test_censored", "test_btyd", "test_models")
+FIRST = (
+    "test_notebooks", "test_jobs", "test_faults", "test_quality", "test_tracking", "test_censored", "test_btyd", "test_models",
+    "test_docs", "test_cli", "test_labels", "test_subscriptions", "test_returns",
+)
 
 
 def _uses_module_fixture(item: pytest.Item) -> bool:
@@ -233,8 +236,11 @@ def pytest_collection_modifyitems(config, items):
     is built once per worker that runs the module's tests: under loadgroup they all go to one worker.
     Tests that use no module fixture spread over the workers. The order within a module is kept.
     """
+    def module(item: pytest.Item) -> str:  # test_jobs for tests/test_jobs.py::..., doctests too
+        return Path(item.nodeid.partition("::")[0]).stem
+
     for item in items:
         if item.get_closest_marker("xdist_group") is None and _uses_module_fixture(item):
-            item.add_marker(pytest.mark.xdist_group(item.module.__name__.rpartition(".")[2]))
+            item.add_marker(pytest.mark.xdist_group(module(item)))
     rank = {name: i for i, name in enumerate(FIRST)}
-    items.sort(key=lambda item: rank.get(getattr(item.module, "__name__", "").rpartition(".")[2], len(FIRST)))
+    items.sort(key=lambda item: rank.get(module(item), len(FIRST)))
