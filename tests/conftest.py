@@ -2,12 +2,19 @@ import contextlib
 import io
 import logging
 import os
+import shutil
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 import pytest
+
+# LightGBM trains on every core (n_jobs=os.cpu_count()) with OpenMP, whose idle threads spin by default.
+# With xdist running a worker per core (and anything else on the machine) the spinning threads fight
+# each other for the cores: 300 trees took 35 s instead of 5 on a loaded 2-core box. Passive threads
+# sleep instead; results do not change. Set before any process here (or its children) loads OpenMP.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
 def orders_on_days(order_days: dict[str, list[float]], day0: pd.Timestamp):
@@ -21,6 +28,21 @@ def orders_on_days(order_days: dict[str, list[float]], day0: pd.Timestamp):
     )
     orders.insert(0, "order_id", [f"o{i}" for i in range(len(orders))])
     return cm.from_pandas({"customers": customers, "orders": orders})
+
+
+def spark_unavailable() -> str | None:
+    """Why Spark cannot start here (pyspark not importable, or no Java), or None when it can: a skip reason."""
+    try:
+        import pyspark  # noqa: F401
+    except Exception as exc:  # not installed, or installed but broken
+        return f"pyspark is not importable ({type(exc).__name__}: {exc}): install the spark extra, pip install -e '.[spark]'"
+    if shutil.which("java") is None:
+        return "Java is not installed: Spark cannot start"
+    return None
+
+
+SPARK_MISSING = spark_unavailable()
+needs_spark = pytest.mark.skipif(SPARK_MISSING is not None, reason=SPARK_MISSING or "")
 
 
 @pytest.fixture
@@ -107,6 +129,29 @@ def run_cli(*args: object, cwd: Path | None = None) -> CliResult:
     return CliResult(code, stdout.getvalue(), stderr.getvalue())
 
 
+def built_once(tmp_path_factory, worker_id: str, name: str, build):
+    """``build()`` once per test run, shared by the pytest-xdist workers through a pickle in the run's temp directory.
+
+    The first worker to ask builds it (the others wait on a lock) and pickles it; the others unpickle it.
+    Without xdist (``worker_id == "master"``) it is simply built. What it returns is shared read-only:
+    a test that changes it works on a copy.
+    """
+    if worker_id == "master":
+        return build()
+    import fcntl
+    import pickle
+
+    path = tmp_path_factory.getbasetemp().parent / f"{name}.pickle"  # the run's directory, above each worker's
+    with open(path.with_suffix(".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if path.is_file():
+            return pickle.loads(path.read_bytes())
+        value = build()
+        path.with_suffix(".tmp").write_bytes(pickle.dumps(value))
+        path.with_suffix(".tmp").replace(path)
+        return value
+
+
 @pytest.fixture(scope="session")
 def sample():
     import churnml as cm
@@ -115,11 +160,11 @@ def sample():
 
 
 @pytest.fixture(scope="session")
-def sample_frame_with_lapsed(sample):
+def sample_frame_with_lapsed(sample, tmp_path_factory, worker_id):
     """The sample's labelled months with their lapsed snapshots (the return model's rows)."""
     import churnml as cm
 
-    return cm.make_training_frame(sample, SAMPLE_DATES, lapsed=SAMPLE_DATES)
+    return built_once(tmp_path_factory, worker_id, "sample_frame_with_lapsed", lambda: cm.make_training_frame(sample, SAMPLE_DATES, lapsed=SAMPLE_DATES))
 
 
 @pytest.fixture(scope="session")
@@ -130,11 +175,17 @@ def sample_frame(sample_frame_with_lapsed):
 
 
 @pytest.fixture(scope="session")
-def sample_model(sample_frame_with_lapsed):
-    """The default ChurnModel fitted on the bundled sample's labelled months (and the return model on its lapsed snapshots)."""
+def sample_model(sample_frame_with_lapsed, tmp_path_factory, worker_id):
+    """The default ChurnModel fitted on the bundled sample's labelled months (and the return model on its lapsed snapshots).
+
+    Fitted once per test run with tracking off (the workers share it); test_tracking logs it to MLflow
+    with the fit hook's own call (``log_run``) to read its run.
+    """
     import churnml as cm
 
-    return cm.ChurnModel().fit_frame(sample_frame_with_lapsed)
+    return built_once(
+        tmp_path_factory, worker_id, "sample_model", lambda: cm.ChurnModel({"tracking": {"enabled": False}}).fit_frame(sample_frame_with_lapsed)
+    )
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -161,3 +212,35 @@ def default_tracking_uri(mlflow_store):
     import mlflow
 
     mlflow.set_tracking_uri(mlflow_store)
+
+
+# ------------------------------------------------------------------ running under pytest-xdist
+# Modules that take longest, first: with --dist loadgroup (pyproject's addopts) the workers take work
+# in collection order, so the long ones start at once and the short ones fill in at the end.
+FIRST = (
+    "test_notebooks", "test_jobs", "test_faults", "test_quality", "test_tracking", "test_censored", "test_btyd", "test_models",
+    "test_docs", "test_cli", "test_labels", "test_subscriptions", "test_returns",
+)
+
+
+def _uses_module_fixture(item: pytest.Item) -> bool:
+    info = getattr(item, "_fixtureinfo", None)
+    return info is not None and any(d.scope == "module" for defs in info.name2fixturedefs.values() for d in defs)
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist's hook turns the groups into node ids
+def pytest_collection_modifyitems(config, items):
+    """Group each module whose tests share module-scoped fixtures on one xdist worker, and start the long modules first.
+
+    A module fixture (a drawn world, a fitted model, a server, test_jobs' one job's life in file order)
+    is built once per worker that runs the module's tests: under loadgroup they all go to one worker.
+    Tests that use no module fixture spread over the workers. The order within a module is kept.
+    """
+    def module(item: pytest.Item) -> str:  # test_jobs for tests/test_jobs.py::..., doctests too
+        return Path(item.nodeid.partition("::")[0]).stem
+
+    for item in items:
+        if item.get_closest_marker("xdist_group") is None and _uses_module_fixture(item):
+            item.add_marker(pytest.mark.xdist_group(module(item)))
+    rank = {name: i for i, name in enumerate(FIRST)}
+    items.sort(key=lambda item: rank.get(module(item), len(FIRST)))

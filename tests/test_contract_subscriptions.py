@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import shutil
 
 import ibis
 import pandas as pd
@@ -17,6 +16,7 @@ from churnml.data.validation import DataValidationError
 from churnml.datasets.subscriptions import Subscriptions
 from churnml.kpis import kpis
 from churnml.labels import churn_labels, labelled_dates
+from tests.conftest import needs_spark
 
 ts = pd.Timestamp
 
@@ -318,7 +318,7 @@ def test_without_orders_each_subscribers_value_is_the_fee_of_its_running_terms(s
 
 @pytest.mark.spark
 @pytest.mark.slow
-@pytest.mark.skipif(shutil.which("java") is None, reason="Java is not installed: Spark cannot start")
+@needs_spark  # pyspark importable and Java installed
 def test_without_orders_the_value_and_activity_indicators_on_spark_equal_duckdb(tmp_path):
     from pyspark.sql import SparkSession
 

@@ -386,7 +386,7 @@ def test_a_single_as_of_date_is_a_clear_error(sample):
 
 
 def test_all_missing_indicators_are_dropped_with_a_warning(frame, caplog):
-    blank = frame.copy()
+    blank = frame[frame.customer_id.isin(frame.customer_id.unique()[:400])].copy()  # a fit of seconds: the schema is what is asserted
     blank["csat_3m"] = np.nan
     caplog.set_level(logging.WARNING, "churnml.models")
     model = ChurnModel(QUIET).fit_frame(blank)

@@ -1,10 +1,8 @@
 """The same indicator code on Spark (Ibis' pyspark backend, local mode) gives DuckDB's values.
 
-Skips only when Java is missing; pyspark itself comes with the project's
-``spark`` extra, which the test command installs.
+Skips, saying why, when pyspark is not importable or Java is missing; pyspark
+comes with the project's ``spark`` extra, which the test command installs.
 """
-
-import shutil
 
 import ibis
 import numpy as np
@@ -14,11 +12,12 @@ import pytest
 import churnml as cm
 from churnml.datasets import SAMPLE_DIR
 from churnml.indicators.build import build_indicators
+from tests.conftest import needs_spark
 
 pytestmark = [
     pytest.mark.spark,
     pytest.mark.slow,
-    pytest.mark.skipif(shutil.which("java") is None, reason="Java is not installed: Spark cannot start"),
+    needs_spark,  # pyspark importable and Java installed
 ]
 
 

@@ -453,7 +453,8 @@ def test_a_model_trained_on_a_sample_records_the_sampling_in_mlflow(sample):
 
     import churnml as cm
 
-    model = cm.ChurnModel().fit(sample.sample_customers(0.5, seed=3))
+    dates = list(pd.date_range("2024-12-01", "2025-04-01", freq="MS"))  # five months are enough to log the sampling
+    model = cm.ChurnModel().fit(sample.sample_customers(0.5, seed=3), as_of=dates)
     params = MlflowClient().get_run(model.run_id_).data.params
     assert params["sample.fraction"] == "0.5" and params["sample.population"] == "2500"
     assert 1100 < int(params["sample.customers"]) < 1400
