@@ -10,10 +10,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-# LightGBM trains on every core (n_jobs=os.cpu_count()) with OpenMP, whose idle threads spin by default.
-# With xdist running a worker per core (and anything else on the machine) the spinning threads fight
-# each other for the cores: 300 trees took 35 s instead of 5 on a loaded 2-core box. Passive threads
-# sleep instead; results do not change. Set before any process here (or its children) loads OpenMP.
+# LightGBM's OpenMP threads spin while idle by default. churnml trains on one thread (model.lightgbm.n_jobs),
+# but its large predictions and the tests' own LightGBM and scikit-learn calls use every core; with xdist
+# running a worker per core, spinning threads fight for the cores (300 trees took 35 s instead of 5 on a loaded
+# 2-core box). Passive threads sleep instead; results do not change. Set before any process here loads OpenMP.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
