@@ -13,6 +13,19 @@ import pyarrow.parquet as pq
 from benchmarks._measure import case, run_here
 
 
+def latencies(fn, calls: list) -> dict:
+    """p50 and p99 in milliseconds of ``fn(call)`` over ``calls``, after one warm-up call."""
+    import time
+
+    fn(calls[0])
+    seconds = []
+    for call in calls:
+        start = time.perf_counter()
+        fn(call)
+        seconds.append(time.perf_counter() - start)
+    return {"p50_ms": float(np.percentile(seconds, 50) * 1e3), "p99_ms": float(np.percentile(seconds, 99) * 1e3)}
+
+
 @case
 def generate_to_parquet(n: str) -> dict:
     """write_synthetic: generate chunk by chunk straight to Parquet."""
@@ -177,21 +190,12 @@ def serving_latency(customers: str, repeats: str) -> dict:
         clean = frame.astype(object).where(frame.notna(), None)
         return json.dumps({"dataframe_split": {"columns": list(clean.columns), "data": clean.to_numpy().tolist()}}).encode()
 
-    def timed(fn, batches) -> dict:
-        fn(batches[0])  # warm-up
-        seconds = []
-        for batch in batches:
-            start = time.perf_counter()
-            fn(batch)
-            seconds.append(time.perf_counter() - start)
-        return {"p50_ms": float(np.percentile(seconds, 50) * 1e3), "p99_ms": float(np.percentile(seconds, 99) * 1e3)}
-
     singles = [rows.iloc[[i]] for i in rng.integers(0, len(rows), n)]
     batches = [rows.iloc[rng.choice(len(rows), 1000, replace=False)] for _ in range(max(5, n // 10))]
     out = {
         "warned_share": float((model.predict_frame(rows).warning_level > 0).mean()),
-        "in_process_1": timed(lambda b: warning_columns(model, b), singles),
-        "in_process_1000": timed(lambda b: warning_columns(model, b), batches),
+        "in_process_1": latencies(lambda b: warning_columns(model, b), singles),
+        "in_process_1000": latencies(lambda b: warning_columns(model, b), batches),
     }
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -214,8 +218,8 @@ def serving_latency(customers: str, repeats: str) -> dict:
             with urllib.request.urlopen(request, timeout=120) as response:
                 response.read()
 
-        out["rest_1"] = timed(post, singles)
-        out["rest_1000"] = timed(post, batches)
+        out["rest_1"] = latencies(post, singles)
+        out["rest_1000"] = latencies(post, batches)
     finally:
         server.terminate()
         server.wait(30)
@@ -378,15 +382,6 @@ def fit_against_hand(customers: str) -> dict:
     booster = hand.booster_
     rng = np.random.default_rng(0)
 
-    def p50_ms(fn, picks) -> float:
-        fn(picks[0])  # warm-up
-        times = []
-        for pick in picks:
-            begin = time.perf_counter()
-            fn(pick)
-            times.append(time.perf_counter() - begin)
-        return float(np.percentile(times, 50) * 1e3)
-
     def by_hand(pick) -> None:
         x = X.iloc[pick]
         booster.predict(x)
@@ -398,11 +393,11 @@ def fit_against_hand(customers: str) -> dict:
     batches = [rng.choice(len(rows), 1000, replace=False) for _ in range(10)]
     return {
         "customers": int(customers), "fit_s": fit_s, "hand_s": hand_s, "chosen": model.fitted_.name,
-        "one_hand_ms": p50_ms(by_hand, singles),
-        "one_ms": p50_ms(lambda pick: warning_columns(model, rows.iloc[pick]), singles),
-        "one_warned_ms": p50_ms(lambda pick: warning_columns(model, rows.iloc[pick]), warned_singles),
-        "batch_hand_ms": p50_ms(by_hand, batches),
-        "batch_ms": p50_ms(lambda pick: warning_columns(model, rows.iloc[pick]), batches),
+        "one_hand_ms": latencies(by_hand, singles)["p50_ms"],
+        "one_ms": latencies(lambda pick: warning_columns(model, rows.iloc[pick]), singles)["p50_ms"],
+        "one_warned_ms": latencies(lambda pick: warning_columns(model, rows.iloc[pick]), warned_singles)["p50_ms"],
+        "batch_hand_ms": latencies(by_hand, batches)["p50_ms"],
+        "batch_ms": latencies(lambda pick: warning_columns(model, rows.iloc[pick]), batches)["p50_ms"],
         "warned_share": float(len(warned) / len(rows)),
     }
 
