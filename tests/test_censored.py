@@ -10,7 +10,7 @@ from churnml.config import Config, NoPurchase
 from churnml.datasets.btyd import BgNbd, ParetoNbd
 from churnml.evaluation import score_metrics
 from churnml.labels import churn_periods
-from churnml.models.survival import SurvivalModel, choose_curve, curve_log_likelihood
+from churnml.models.survival import PERIOD, SurvivalModel, choose_curve, curve_log_likelihood
 from tests.conftest import orders_on_days
 
 D = pd.Timestamp("2024-07-01")
@@ -83,9 +83,20 @@ def test_a_horizon_between_periods_spreads_the_hazard_evenly_in_time():
     # a constant calibrated hazard of 0.1 per 30 days: S(t) = 0.9 ** (t / 30) for any t
     calibrator = IsotonicRegression(out_of_bounds="clip").fit([0.0, 1.0], [0.1, 0.1])
 
+    class Booster:  # what the hazards read of a fitted LightGBM: its features, categories and predictions
+        pandas_categorical = None
+
+        def feature_name(self):
+            return ["f", PERIOD]
+
+        def num_feature(self):
+            return 2
+
+        def predict(self, rows, num_threads=1):
+            return np.zeros(len(rows))
+
     class Constant:
-        def predict_proba(self, rows):
-            return np.column_stack([np.zeros(len(rows)), np.zeros(len(rows))])
+        booster_ = Booster()
 
     X = pd.DataFrame({"f": [1.0, 2.0]})
     purchase = SurvivalModel(Constant(), calibrator, 30, 12, [30], event="purchase")
