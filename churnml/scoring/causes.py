@@ -76,7 +76,7 @@ def cause_shares(contributions: pd.DataFrame, indicator_causes: dict[str, str]) 
     # numpy, not a pandas frame per cause: one scoring request is a single row, and pandas' overhead was most of its time
     risk = np.clip(contributions.to_numpy(dtype="float64"), 0.0, None)
     columns = np.asarray([indicator_causes.get(c) for c in contributions.columns], dtype=object)
-    sums = np.column_stack([np.nansum(risk[:, columns == cause], axis=1) for cause in CAUSES]) if len(risk) else np.zeros((0, len(CAUSES)))
+    sums = np.column_stack([np.nansum(risk[:, columns == cause], axis=1) for cause in CAUSES])
     total = sums.sum(axis=1, keepdims=True)
     shares = np.divide(sums, total, out=np.zeros_like(sums), where=total > 0)
     return pd.DataFrame(shares, index=contributions.index, columns=list(CAUSES))
